@@ -1,0 +1,3 @@
+"""streamsvc: live attendance for resolution study sessions."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from streamsvc.cli import main
+
+raise SystemExit(main())

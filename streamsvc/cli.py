@@ -1,0 +1,186 @@
+"""The `streamsvc` command: serve, migrate, import (and more as they come).
+
+Only this module configures logging. Bad arguments end in one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from streamsvc import __version__
+from streamsvc.config import Settings
+from streamsvc.errors import ImportRejected, StreamsvcError
+from streamsvc.progress import Progress
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    helps = Settings.help_lines()
+    root = _Parser(prog="streamsvc", description="Live attendance for resolution study sessions.")
+    root.add_argument("--version", action="version", version=f"streamsvc {__version__}")
+    sub = root.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run the HTTP and websocket service")
+    serve.add_argument("--host", help=helps["host"] + " (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help=helps["port"] + " (default 8080)")
+    serve.add_argument("--database", help=helps["database"])
+    serve.add_argument("--redis", help=helps["redis"])
+    serve.add_argument("--admin-token", help=helps["admin_token"])
+    serve.add_argument("--demo", action="store_true", default=None, help=helps["demo"])
+    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+
+    migrate = sub.add_parser("migrate", help="apply the database schema migrations and exit")
+    migrate.add_argument("--database", help=helps["database"])
+
+    imp = sub.add_parser(
+        "import", help="import units and members from CSV files (all-or-nothing per file)"
+    )
+    imp.add_argument("units", type=Path, help="CSV with header code,name,parent")
+    imp.add_argument("members", type=Path, nargs="?", help="CSV with header code,full_name,unit")
+    imp.add_argument("--database", help=helps["database"])
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "migrate":
+            return asyncio.run(_migrate(args))
+        if args.command == "import":
+            return asyncio.run(_import(args))
+    except ImportRejected as exc:
+        print(f"streamsvc: {exc.message}", file=sys.stderr)
+        for row in exc.details or []:
+            print(f"  row {row['row']}: {row['error']}", file=sys.stderr)
+        return 1
+    except StreamsvcError as exc:
+        print(f"streamsvc: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"streamsvc: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        database=getattr(args, "database", None),
+        redis=getattr(args, "redis", None),
+        admin_token=getattr(args, "admin_token", None),
+        demo=getattr(args, "demo", None),
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from streamsvc.web.app import create_app
+
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    settings = _settings(args)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    app = create_app(settings)
+    web.run_app(app, host=settings.host, port=settings.port, print=_banner(settings),
+                shutdown_timeout=5)
+    return 0
+
+
+def _banner(settings: Settings) -> Any:
+    def show(_: str) -> None:
+        print(f"streamsvc {__version__} on http://{settings.host}:{settings.port} "
+              f"({settings.database.split('?')[0]}); Ctrl+C stops it", flush=True)
+    return show
+
+
+async def _open(args: argparse.Namespace) -> Any:
+    from streamsvc.storage import open_store
+
+    store = open_store(_settings(args).database)
+    await store.open()
+    await store.migrate()
+    return store
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    from streamsvc.storage import open_store
+
+    store = open_store(_settings(args).database)
+    await store.open()
+    try:
+        applied = await store.migrate()
+    finally:
+        await store.close()
+    print(f"applied migrations: {applied}" if applied else "schema is up to date")
+    return 0
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], label: str) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        total = sum(1 for _ in f) - 1
+        f.seek(0)
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise StreamsvcError(f"{path}: the header must be {','.join(columns)}")
+        reader.fieldnames = header
+        progress = Progress(f"reading {label}", max(total, 0))
+        rows = []
+        for row in reader:
+            rows.append(row)
+            progress.advance()
+        progress.finish()
+    return rows
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from streamsvc.services.roster import RosterService
+
+    units = _read_csv(args.units, ("code", "name", "parent"), "units")
+    members = _read_csv(args.members, ("code", "full_name", "unit"), "members") if (
+        args.members
+    ) else []
+    store = await _open(args)
+    try:
+        roster = RosterService(store)
+        result = await roster.import_units(units)
+        print(f"units: {result['created']} created, {result['updated']} updated")
+        if members:
+            result = await roster.import_members(members)
+            print(f"members: {result['created']} created, {result['updated']} updated")
+    finally:
+        await store.close()
+    return 0

@@ -1,0 +1,268 @@
+"""The decision for each incoming event: accepted, duplicate or rejected, and why.
+
+`parse_event` turns one JSON object from a site into an `Incoming` or a rejection;
+`decide_batch` takes a group of them with the facts the store read in the same
+transaction, and returns one `Outcome` per event plus what to write. No I/O here: the
+store reads the facts, calls this, and writes what it says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from streamsvc.domain.models import Event, Member, Session, Site
+from streamsvc.domain.timefmt import format_ts, parse_ts
+
+__all__ = [
+    "CLOCK_SKEW",
+    "EARLY_WINDOW",
+    "MAX_BATCH",
+    "REASONS",
+    "Facts",
+    "Incoming",
+    "Outcome",
+    "Presence",
+    "TargetInfo",
+    "decide_batch",
+    "parse_event",
+]
+
+#: Check-ins open this long before `starts_at`.
+EARLY_WINDOW = timedelta(hours=1)
+#: A device clock may run this far ahead of the server's before its `ts` is refused.
+CLOCK_SKEW = timedelta(minutes=10)
+MAX_BATCH = 1000
+MAX_GUESTS = 1_000_000
+MAX_ID_LENGTH = 128
+
+REASONS = ("unknown_member", "invalid", "session_closed", "ts_out_of_window", "unknown_target")
+EVENT_TYPES = ("checkin", "checkout", "guests", "void")
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One well-formed event, not yet decided."""
+
+    id: str
+    type: str
+    ts: datetime | None = None
+    member: str | None = None
+    count: int | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """Where and when a member was first (non-voided) checked in at this session."""
+
+    site_id: int
+    site_name: str
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """What a void may take back: a stored event."""
+
+    id: str
+    session_id: int
+    site_id: int
+    type: str
+    member: str | None
+    voided: bool
+
+
+@dataclass(slots=True)
+class Outcome:
+    id: str | None
+    result: str
+    reason: str | None = None
+    member: Member | None = None
+    already_present: Presence | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "result": self.result}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.member is not None:
+            m = self.member
+            out["member"] = {"code": m.code, "full_name": m.full_name, "unit": m.unit}
+        if self.already_present is not None:
+            p = self.already_present
+            out["already_present"] = {
+                "site": p.site_id,
+                "site_name": p.site_name,
+                "ts": format_ts(p.ts),
+            }
+        return out
+
+
+@dataclass(slots=True)
+class Facts:
+    """What the store read for a batch, in the same transaction it will write in."""
+
+    sessions: Mapping[int, Session]
+    members: Mapping[str, Member]
+    stored_ids: set[str]
+    presence: dict[tuple[int, str], Presence]
+    targets: dict[str, TargetInfo]
+    site_names: Mapping[int, str] = field(default_factory=dict)
+
+
+def _reject(event_id: str | None, reason: str) -> Outcome:
+    return Outcome(event_id, "rejected", reason)
+
+
+def parse_event(raw: object) -> Incoming | Outcome:
+    """Validate one event object; a malformed one becomes a `rejected/invalid` outcome."""
+    if not isinstance(raw, dict):
+        return _reject(None, "invalid")
+    event_id = raw.get("id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_LENGTH:
+        return _reject(event_id if isinstance(event_id, str) else None, "invalid")
+    kind = raw.get("type")
+    if kind == "void":
+        target = raw.get("target")
+        if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_LENGTH:
+            return _reject(event_id, "invalid")
+        return Incoming(event_id, "void", target=target)
+    if kind not in EVENT_TYPES:
+        return _reject(event_id, "invalid")
+    ts = parse_ts(raw.get("ts"))
+    if ts is None:
+        return _reject(event_id, "invalid")
+    if kind == "guests":
+        count = raw.get("count")
+        if type(count) is not int or not 0 <= count <= MAX_GUESTS:
+            return _reject(event_id, "invalid")
+        return Incoming(event_id, "guests", ts=ts, count=count)
+    member = raw.get("member")
+    if not isinstance(member, str) or not 0 < len(member.strip()) <= 64:
+        return _reject(event_id, "invalid")
+    return Incoming(event_id, kind, ts=ts, member=member.strip())
+
+
+def _window_reason(session: Session, ts: datetime, now: datetime) -> tuple[str | None, bool]:
+    """(reason to reject, late_upload) for an event seen at `ts` and arriving `now`."""
+    if ts < session.starts_at - EARLY_WINDOW:
+        return "ts_out_of_window", False
+    if session.is_open:
+        if ts > now + CLOCK_SKEW:
+            return "ts_out_of_window", False
+        return None, False
+    closed_at = session.closed_at or now
+    if ts > closed_at:
+        return "session_closed", False
+    return None, True
+
+
+def decide_batch(
+    items: Iterable[tuple[Session | int, Site, Incoming]],
+    facts: Facts,
+    now: datetime,
+) -> tuple[list[Outcome], list[Event], list[str]]:
+    """Decide a group of events in arrival order.
+
+    Returns the outcomes (one per item, in order), the events to insert and the ids of
+    check-ins to mark voided. Later items see the effect of earlier ones: a second use of
+    an id is a duplicate, a void may target a check-in earlier in the group, and a
+    check-in after another of the same member answers `already_present`.
+    """
+    outcomes: list[Outcome] = []
+    rows: list[Event] = []
+    voids: list[str] = []
+    seen = facts.stored_ids
+    presence = facts.presence
+    targets = facts.targets
+    for session_ref, site, incoming in items:
+        session = (
+            facts.sessions.get(session_ref) if isinstance(session_ref, int) else session_ref
+        )
+        if incoming.id in seen:
+            outcomes.append(Outcome(incoming.id, "duplicate"))
+            continue
+        if session is None:
+            outcomes.append(_reject(incoming.id, "session_closed"))
+            continue
+        outcome, event = _decide_one(session, site, incoming, facts, now)
+        outcomes.append(outcome)
+        if event is None:
+            continue
+        seen.add(event.id)
+        rows.append(event)
+        if event.type == "void":
+            target = targets[event.target]  # type: ignore[index]
+            if not target.voided:
+                voids.append(target.id)
+                targets[target.id] = TargetInfo(
+                    target.id, target.session_id, target.site_id, target.type, target.member, True
+                )
+                key = (session.id, target.member or "")
+                held = presence.get(key)
+                if held is not None and held.site_id == target.site_id:
+                    # The presence shown may have come from the voided check-in; drop it
+                    # rather than show a wrong site. The store's next read is exact.
+                    presence.pop(key, None)
+        elif event.type == "checkin":
+            targets[event.id] = TargetInfo(
+                event.id, session.id, site.id, "checkin", event.member, False
+            )
+            key = (session.id, event.member or "")
+            if key not in presence:
+                presence[key] = Presence(site.id, site.name, event.ts)  # type: ignore[arg-type]
+    return outcomes, rows, voids
+
+
+def _decide_one(
+    session: Session, site: Site, incoming: Incoming, facts: Facts, now: datetime
+) -> tuple[Outcome, Event | None]:
+    if incoming.type == "void":
+        target = facts.targets.get(incoming.target or "")
+        if target is None or target.type != "checkin" or target.site_id != site.id:
+            return _reject(incoming.id, "unknown_target"), None
+        late = not session.is_open
+        event = Event(
+            incoming.id, session.id, site.id, "void", None, now,
+            target=target.id, late_upload=late,
+        )
+        return Outcome(incoming.id, "accepted"), event
+
+    ts = incoming.ts
+    assert ts is not None
+    reason, late = _window_reason(session, ts, now)
+    if reason is not None:
+        return _reject(incoming.id, reason), None
+
+    if incoming.type == "guests":
+        event = Event(
+            incoming.id, session.id, site.id, "guests", ts, now,
+            count=incoming.count, late_upload=late,
+        )
+        return Outcome(incoming.id, "accepted"), event
+
+    member = facts.members.get(incoming.member or "")
+    if member is None:
+        return _reject(incoming.id, "unknown_member"), None
+    event = Event(
+        incoming.id, session.id, site.id, incoming.type, ts, now,
+        member=member.code, late_upload=late,
+    )
+    outcome = Outcome(incoming.id, "accepted", member=member)
+    if incoming.type == "checkin":
+        outcome.already_present = facts.presence.get((session.id, member.code))
+    return outcome, event
+
+
+def first_presence(
+    checkins: Sequence[tuple[str, int, datetime]], site_names: Mapping[int, str]
+) -> dict[str, Presence]:
+    """Earliest check-in per member from (member, site_id, ts) rows read by a store."""
+    out: dict[str, Presence] = {}
+    for member, site_id, ts in checkins:
+        held = out.get(member)
+        if held is None or ts < held.ts:
+            out[member] = Presence(site_id, site_names.get(site_id, ""), ts)
+    return out

@@ -1,0 +1,102 @@
+"""Plain data shared by the core, the stores and the web layer.
+
+Times are always timezone-aware UTC datetimes inside the service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+__all__ = [
+    "FORMS",
+    "Event",
+    "EventType",
+    "Excuse",
+    "Form",
+    "Member",
+    "Session",
+    "Site",
+    "Unit",
+]
+
+Form = Literal["hall", "bridge", "broadcast", "self_study"]
+FORMS: tuple[str, ...] = ("hall", "bridge", "broadcast", "self_study")
+
+EventType = Literal["checkin", "checkout", "guests", "void"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A party organisation: province committee, party committee or cell."""
+
+    code: str
+    name: str
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A party member, known by the party card number (`code`)."""
+
+    code: str
+    full_name: str
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A study session. `expected` is filled in by the store when it is read."""
+
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    audience: tuple[str, ...]
+    late_after_minutes: int = 15
+    makeup_for: int | None = None
+    state: Literal["open", "closed"] = "open"
+    closed_at: datetime | None = None
+    expected: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A viewing point of one session: hall, bridge point, broadcast point or self-study."""
+
+    id: int
+    session_id: int
+    name: str
+    kind: str
+    unit: str | None = None
+    capacity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One stored event from a site. `received_at` is the server's arrival time."""
+
+    id: str
+    session_id: int
+    site_id: int
+    type: str
+    ts: datetime | None
+    received_at: datetime
+    member: str | None = None
+    count: int | None = None
+    target: str | None = None
+    voided: bool = False
+    late_upload: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Excuse:
+    session_id: int
+    member: str
+    reason: str
+    created_at: datetime | None = field(default=None, compare=False)

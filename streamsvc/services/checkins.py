@@ -1,0 +1,150 @@
+"""Recording check-ins: group commit, so throughput grows with load.
+
+Every connection hands its decoded events to one `GroupCommitter`. While a commit is
+running, new events wait; as soon as it finishes, everything that arrived meanwhile is
+decided and written in the next single transaction. An ack is sent only when the
+transaction holding its events has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from streamsvc.domain.checkin import MAX_BATCH, Incoming, Outcome, decide_batch, parse_event
+from streamsvc.domain.models import Event, Site
+from streamsvc.errors import InvalidInput, Unauthorized
+from streamsvc.ports import CheckinItem, Store
+from streamsvc.services.tokens import hash_token
+
+__all__ = ["CheckinService", "GroupCommitter"]
+
+logger = logging.getLogger(__name__)
+
+OnCommitted = Callable[[Sequence[Event]], Awaitable[None] | None]
+
+
+class GroupCommitter:
+    """Batches events from all connections into as few transactions as the disk allows."""
+
+    def __init__(self, store: Store, *, writers: int = 1, max_events: int = 5000,
+                 on_committed: OnCommitted | None = None) -> None:
+        self.store = store
+        self.writers = writers
+        self.max_events = max_events
+        self.on_committed = on_committed
+        self._pending: list[tuple[list[CheckinItem], asyncio.Future[list[Outcome]]]] = []
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.commits = 0
+        self.events = 0
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run(), name=f"group-commit-{i}")
+                       for i in range(self.writers)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for _, future in self._pending:
+            if not future.done():
+                future.set_exception(ConnectionAbortedError("server shutting down"))
+        self._pending.clear()
+
+    async def submit(self, items: list[CheckinItem]) -> list[Outcome]:
+        """Queue events for the next commit and wait until they are durably stored."""
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        self._wakeup.set()
+        return await future
+
+    def _take(self) -> list[tuple[list[CheckinItem], asyncio.Future[list[Outcome]]]]:
+        taken, count = [], 0
+        while self._pending and (count == 0 or count + len(self._pending[0][0]) <= self.max_events):
+            entry = self._pending.pop(0)
+            taken.append(entry)
+            count += len(entry[0])
+        if not self._pending:
+            self._wakeup.clear()
+        return taken
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            group = self._take()
+            if not group:
+                continue
+            items = [item for entry, _ in group for item in entry]
+            try:
+                outcomes, stored = await self.store.commit_events(
+                    items, decide_batch, datetime.now(UTC)
+                )
+            except asyncio.CancelledError:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(ConnectionAbortedError("server shutting down"))
+                raise
+            except Exception as exc:
+                logger.exception("group commit of %d events failed", len(items))
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.commits += 1
+            self.events += len(items)
+            start = 0
+            for entry, future in group:
+                end = start + len(entry)
+                if not future.done():
+                    future.set_result(outcomes[start:end])
+                start = end
+            if stored and self.on_committed is not None:
+                try:
+                    result = self.on_committed(stored)
+                    if result is not None:
+                        await result
+                except Exception:
+                    logger.exception("publishing %d committed events failed", len(stored))
+
+
+class CheckinService:
+    """Site authentication and the check-in path shared by the websocket and HTTP."""
+
+    def __init__(self, store: Store, committer: GroupCommitter) -> None:
+        self.store = store
+        self.committer = committer
+        self._sites: dict[str, Site] = {}
+
+    async def site_for_token(self, token: Any) -> Site:
+        if not isinstance(token, str) or not token or len(token) > 200:
+            raise Unauthorized("a site token is required")
+        key = hash_token(token)
+        site = self._sites.get(key)
+        if site is None:
+            site = await self.store.site_by_token_hash(key)
+            if site is None:
+                raise Unauthorized("unknown site token")
+            if len(self._sites) > 100_000:
+                self._sites.clear()
+            self._sites[key] = site
+        return site
+
+    async def record(self, site: Site, raw_events: Sequence[Any]) -> list[dict[str, Any]]:
+        """Decide and store events from one site; one result per event, in order."""
+        if len(raw_events) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} events in one batch")
+        parsed: list[Incoming | Outcome] = [parse_event(raw) for raw in raw_events]
+        items = [(site.session_id, site, p) for p in parsed if isinstance(p, Incoming)]
+        stored = await self.committer.submit(items) if items else []
+        results: list[dict[str, Any]] = []
+        it = iter(stored)
+        for p in parsed:
+            results.append((next(it) if isinstance(p, Incoming) else p).to_json())
+        return results

@@ -1,0 +1,152 @@
+"""Sessions, their sites and excuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from streamsvc.domain.models import FORMS, Session, Site
+from streamsvc.domain.timefmt import parse_ts
+from streamsvc.errors import Conflict, InvalidInput, NotFound
+from streamsvc.ports import Store
+from streamsvc.services.tokens import hash_token, new_token
+
+__all__ = ["NewSessionData", "SessionService"]
+
+MAX_TITLE = 300
+
+
+@dataclass(frozen=True)
+class NewSessionData:
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    audience: tuple[str, ...]
+    late_after_minutes: int
+    makeup_for: int | None
+
+
+def _require_dict(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return body
+
+
+def _int(body: dict[str, Any], key: str, default: int | None, low: int, high: int) -> int | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if type(value) is not int or not low <= value <= high:
+        raise InvalidInput(f"{key} must be a whole number from {low} to {high}", {"field": key})
+    return value
+
+
+def _str(body: dict[str, Any], key: str, limit: int = MAX_TITLE) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{key} is required and must be a non-empty string", {"field": key})
+    if len(value) > limit:
+        raise InvalidInput(f"{key} is longer than {limit} characters", {"field": key})
+    return value.strip()
+
+
+def _time(body: dict[str, Any], key: str) -> datetime:
+    value = parse_ts(body.get(key))
+    if value is None:
+        raise InvalidInput(
+            f"{key} must be an RFC 3339 time with an offset, e.g. 2026-05-22T07:30:00+07:00",
+            {"field": key},
+        )
+    return value
+
+
+class SessionService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create_session(self, body: Any) -> Session:
+        body = _require_dict(body)
+        title = _str(body, "title")
+        starts_at, ends_at = _time(body, "starts_at"), _time(body, "ends_at")
+        if ends_at <= starts_at:
+            raise InvalidInput("ends_at must be after starts_at", {"field": "ends_at"})
+        late = _int(body, "late_after_minutes", 15, 0, 24 * 60)
+        makeup_for = _int(body, "makeup_for", None, 1, 2**62)
+        audience = body.get("audience", [])
+        if audience is None:
+            audience = []
+        if not isinstance(audience, list) or not all(isinstance(a, str) for a in audience):
+            raise InvalidInput("audience must be a list of unit codes", {"field": "audience"})
+        if makeup_for is not None and await self.store.get_session(makeup_for) is None:
+            raise NotFound(f"session {makeup_for} (makeup_for) does not exist",
+                           {"field": "makeup_for"}, code="unknown_session")
+        if not audience and makeup_for is None:
+            raise InvalidInput("audience must name at least one unit", {"field": "audience"})
+        known = {u.code for u in await self.store.list_units()}
+        unknown = sorted({a for a in audience if a not in known})
+        if unknown:
+            raise InvalidInput(f"unknown unit(s) in audience: {', '.join(unknown)}",
+                               {"field": "audience", "unknown": unknown}, code="unknown_unit")
+        new = NewSessionData(title, starts_at, ends_at, tuple(dict.fromkeys(audience)), late or 0,
+                             makeup_for)
+        from_excused = makeup_for if not audience else None
+        return await self.store.create_session(new, from_excused_of=from_excused)
+
+    async def get_session(self, session_id: int) -> Session:
+        session = await self.store.get_session(session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} does not exist", code="unknown_session")
+        return session
+
+    async def list_sessions(self) -> list[Session]:
+        return await self.store.list_sessions()
+
+    async def close_session(self, session_id: int, now: datetime | None = None) -> Session:
+        session = await self.store.close_session(session_id, now or datetime.now(UTC))
+        if session is None:
+            raise NotFound(f"session {session_id} does not exist", code="unknown_session")
+        return session
+
+    async def create_site(self, session_id: int, body: Any) -> tuple[Site, str]:
+        """Register a site; the coordinator token is returned once and stored hashed."""
+        body = _require_dict(body)
+        session = await self.get_session(session_id)
+        name = _str(body, "name")
+        kind = body.get("kind")
+        if kind not in FORMS:
+            raise InvalidInput(f"kind must be one of {', '.join(FORMS)}", {"field": "kind"})
+        unit = body.get("unit")
+        if unit is not None:
+            if not isinstance(unit, str):
+                raise InvalidInput("unit must be a unit code or null", {"field": "unit"})
+            if unit not in {u.code for u in await self.store.list_units()}:
+                raise NotFound(f"unit {unit} does not exist", {"field": "unit"},
+                               code="unknown_unit")
+        capacity = _int(body, "capacity", None, 0, 10_000_000)
+        if not session.is_open:
+            raise Conflict(f"session {session_id} is closed", code="session_closed")
+        token = new_token()
+        site = await self.store.create_site(session_id, name, kind, unit, capacity,
+                                            hash_token(token))
+        return site, token
+
+    async def list_sites(self, session_id: int) -> list[Site]:
+        await self.get_session(session_id)
+        return await self.store.list_sites(session_id)
+
+    async def add_excuse(self, session_id: int, body: Any) -> dict[str, Any]:
+        body = _require_dict(body)
+        await self.get_session(session_id)
+        member = _str(body, "member", 64)
+        reason = _str(body, "reason", 2000)
+        if not await self.store.get_members([member]):
+            raise NotFound(f"member {member} does not exist", {"field": "member"},
+                           code="unknown_member")
+        if not await self.store.is_expected(session_id, member):
+            raise Conflict(f"member {member} is not expected at session {session_id}",
+                           code="not_expected")
+        if not await self.store.add_excuse(session_id, member, reason):
+            raise Conflict(f"member {member} has checked in and cannot be excused",
+                           code="already_present")
+        return {"session": session_id, "member": member, "reason": reason}

@@ -1,0 +1,166 @@
+"""HTTP handlers for the roster, sessions, sites, excuses and check-ins. Parse, call, answer."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from aiohttp import web
+
+from streamsvc.errors import InvalidInput
+from streamsvc.web import keys
+from streamsvc.web.auth import require_admin, require_site
+from streamsvc.web.jsonutil import json_response, read_json, session_json, site_json
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+
+def _int_param(value: str | None, name: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number", {"field": name}) from None
+
+
+def _sid(request: web.Request) -> int:
+    raw = request.match_info["sid"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound(reason=f"session {raw} does not exist")
+    return int(raw)
+
+
+async def _rows(request: web.Request, key: str, columns: tuple[str, ...]) -> list[Any]:
+    """Rows of an import: `{"<key>": [...]}` as JSON or a CSV file with a header line."""
+    if request.content_type in ("text/csv", "application/csv"):
+        raw = await request.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput("the CSV file must be UTF-8", code="bad_csv") from None
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise InvalidInput(
+                f"the CSV header must be {','.join(columns)}; missing {', '.join(missing)}",
+                code="bad_csv",
+            )
+        reader.fieldnames = header
+        try:
+            return [dict(row) for row in reader]
+        except csv.Error as exc:
+            raise InvalidInput(f"bad CSV: {exc}", code="bad_csv") from None
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        raise InvalidInput(f'the body must be {{"{key}": [...]}} or a CSV file (text/csv)')
+    return body[key]
+
+
+@routes.post("/api/v1/units")
+async def import_units(request: web.Request) -> web.Response:
+    await require_admin(request)
+    rows = await _rows(request, "units", ("code", "name", "parent"))
+    return json_response(await request.app[keys.roster_key].import_units(rows))
+
+
+@routes.get("/api/v1/units")
+async def list_units(request: web.Request) -> web.Response:
+    await require_admin(request)
+    units = await request.app[keys.roster_key].list_units()
+    return json_response(
+        {"units": [{"code": u.code, "name": u.name, "parent": u.parent} for u in units]}
+    )
+
+
+@routes.post("/api/v1/members")
+async def import_members(request: web.Request) -> web.Response:
+    await require_admin(request)
+    rows = await _rows(request, "members", ("code", "full_name", "unit"))
+    return json_response(await request.app[keys.roster_key].import_members(rows))
+
+
+@routes.get("/api/v1/members")
+async def search_members(request: web.Request) -> web.Response:
+    await require_admin(request)
+    q = request.query
+    members, total = await request.app[keys.roster_key].search_members(
+        q.get("unit") or None,
+        q.get("q"),
+        _int_param(q.get("limit"), "limit", 50),
+        _int_param(q.get("offset"), "offset", 0),
+    )
+    return json_response(
+        {
+            "members": [{"code": m.code, "full_name": m.full_name, "unit": m.unit}
+                        for m in members],
+            "total": total,
+        }
+    )
+
+
+@routes.post("/api/v1/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    await require_admin(request)
+    session = await request.app[keys.sessions_key].create_session(await read_json(request))
+    return json_response(session_json(session), status=201)
+
+
+@routes.get("/api/v1/sessions")
+async def list_sessions(request: web.Request) -> web.Response:
+    await require_admin(request)
+    sessions = await request.app[keys.sessions_key].list_sessions()
+    return json_response({"sessions": [session_json(s) for s in sessions]})
+
+
+@routes.get("/api/v1/sessions/{sid}")
+async def get_session(request: web.Request) -> web.Response:
+    await require_admin(request)
+    return json_response(session_json(await request.app[keys.sessions_key].get_session(
+        _sid(request))))
+
+
+@routes.post("/api/v1/sessions/{sid}/close")
+async def close_session(request: web.Request) -> web.Response:
+    await require_admin(request)
+    session = await request.app[keys.sessions_key].close_session(_sid(request))
+    return json_response(session_json(session))
+
+
+@routes.post("/api/v1/sessions/{sid}/sites")
+async def create_site(request: web.Request) -> web.Response:
+    await require_admin(request)
+    site, token = await request.app[keys.sessions_key].create_site(
+        _sid(request), await read_json(request)
+    )
+    return json_response({**site_json(site), "token": token}, status=201)
+
+
+@routes.get("/api/v1/sessions/{sid}/sites")
+async def list_sites(request: web.Request) -> web.Response:
+    await require_admin(request)
+    sites = await request.app[keys.sessions_key].list_sites(_sid(request))
+    return json_response({"sites": [site_json(s) for s in sites]})
+
+
+@routes.post("/api/v1/sessions/{sid}/excuses")
+async def add_excuse(request: web.Request) -> web.Response:
+    await require_admin(request)
+    excuse = await request.app[keys.sessions_key].add_excuse(
+        _sid(request), await read_json(request)
+    )
+    return json_response(excuse, status=201)
+
+
+@routes.post("/api/v1/sessions/{sid}/checkins")
+async def post_checkins(request: web.Request) -> web.Response:
+    site = await require_site(request, _sid(request))
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise InvalidInput('the body must be {"items": [event, ...]}')
+    results = await request.app[keys.checkins_key].record(site, body["items"])
+    return json_response({"results": results})

@@ -1,0 +1,109 @@
+"""`create_app(settings)`: the one place that picks backends and wires the service together."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import weakref
+from collections.abc import AsyncIterator
+
+from aiohttp import WSCloseCode, web
+
+from streamsvc.config import Settings
+from streamsvc.errors import StreamsvcError
+from streamsvc.ports import Store
+from streamsvc.services.checkins import CheckinService, GroupCommitter
+from streamsvc.services.roster import RosterService
+from streamsvc.services.sessions import SessionService
+from streamsvc.services.tokens import hash_token, new_token
+from streamsvc.storage import open_store
+from streamsvc.web import keys
+from streamsvc.web.api import routes as api_routes
+from streamsvc.web.errors import error_middleware
+from streamsvc.web.jsonutil import json_response
+from streamsvc.web.ws_checkin import checkin_ws
+
+__all__ = ["create_app", "ensure_admin_token"]
+
+logger = logging.getLogger(__name__)
+
+ADMIN_HASH = "admin_token_hash"
+
+
+async def ensure_admin_token(store: Store, given: str | None) -> tuple[str, str | None]:
+    """(hash to check against, a newly made token to print once or None).
+
+    A token given in the settings wins and its hash replaces any stored one; otherwise
+    the stored hash is kept; on a first start without either, a token is made.
+    """
+    if given:
+        digest = hash_token(given)
+        if await store.get_setting(ADMIN_HASH) != digest:
+            await store.set_setting(ADMIN_HASH, digest)
+        return digest, None
+    stored = await store.get_setting(ADMIN_HASH)
+    if stored:
+        return stored, None
+    token = new_token()
+    await store.set_setting(ADMIN_HASH, hash_token(token))
+    return hash_token(token), token
+
+
+async def healthz(request: web.Request) -> web.Response:
+    body = {"status": "ok", "database": "ok", "redis": "disabled"}
+    status = 200
+    try:
+        await request.app[keys.store_key].ping()
+    except StreamsvcError as exc:
+        body["database"] = f"failing: {exc.message}"
+        status = 503
+    live = request.app.get(keys.live_key)
+    if live is not None:
+        redis_state = await live.bus_health()  # type: ignore[attr-defined]
+        body["redis"] = redis_state
+        if redis_state not in ("ok", "disabled"):
+            status = 503
+    if status != 200:
+        body["status"] = "failing"
+    return json_response(body, status=status)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[keys.settings_key] = settings
+    app[keys.sockets_key] = weakref.WeakSet()
+    app.cleanup_ctx.append(_services)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ws/checkin", checkin_ws)
+    app.router.add_routes(api_routes)
+    return app
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.settings_key]
+    store = open_store(settings.database)
+    await store.open()
+    try:
+        await store.migrate()
+        admin_hash, new_admin = await ensure_admin_token(store, settings.admin_token)
+        if new_admin:
+            print(
+                f"streamsvc: admin token (shown once, keep it): {new_admin}",
+                file=sys.stderr, flush=True,
+            )
+        app[keys.store_key] = store
+        app[keys.admin_hash_key] = admin_hash
+        writers = 1 if settings.database.startswith("sqlite") else 2
+        committer = GroupCommitter(store, writers=writers)
+        app[keys.committer_key] = committer
+        app[keys.roster_key] = RosterService(store)
+        app[keys.sessions_key] = SessionService(store)
+        app[keys.checkins_key] = CheckinService(store, committer)
+        await committer.start()
+        yield
+    finally:
+        for ws in list(app[keys.sockets_key]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        if keys.committer_key in app:
+            await app[keys.committer_key].stop()
+        await store.close()

@@ -1,0 +1,58 @@
+"""orjson in and out: the check-in path is bound by JSON CPU time (PERFORMANCE.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from streamsvc.domain.models import Session, Site
+from streamsvc.domain.timefmt import format_ts
+from streamsvc.errors import InvalidInput
+
+__all__ = ["dumps", "json_response", "loads", "read_json", "session_json", "site_json"]
+
+loads = orjson.loads
+
+
+def dumps(data: Any) -> str:
+    return orjson.dumps(data).decode("utf-8")
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", code="bad_json") from exc
+
+
+def session_json(s: Session) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "title": s.title,
+        "starts_at": format_ts(s.starts_at),
+        "ends_at": format_ts(s.ends_at),
+        "audience": list(s.audience),
+        "late_after_minutes": s.late_after_minutes,
+        "makeup_for": s.makeup_for,
+        "state": s.state,
+        "closed_at": format_ts(s.closed_at),
+        "expected": s.expected,
+    }
+
+
+def site_json(s: Site) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "session": s.session_id,
+        "name": s.name,
+        "kind": s.kind,
+        "unit": s.unit,
+        "capacity": s.capacity,
+    }

@@ -1,0 +1,154 @@
+"""`/ws/checkin`: a site's coordinator device sends events and gets one ack per frame.
+
+Frames are read while earlier ones are still being committed (so one device's frames can
+share a group commit), and acks go out strictly in frame order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from streamsvc.domain.checkin import MAX_BATCH
+from streamsvc.domain.models import Site
+from streamsvc.domain.timefmt import format_ts
+from streamsvc.errors import Unauthorized
+from streamsvc.web import keys
+from streamsvc.web.jsonutil import session_json, site_json
+
+__all__ = ["MAX_FRAME", "checkin_ws"]
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME = 1024 * 1024
+CLOSE_UNAUTHORIZED = 4401
+EVENT_TYPES = frozenset(("checkin", "checkout", "guests", "void"))
+PIPELINE = 32
+
+
+def _error(code: str, message: str) -> bytes:
+    return orjson.dumps({"type": "error", "code": code, "message": message})
+
+
+async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, compress=False, heartbeat=30)
+    await ws.prepare(request)
+    request.app[keys.sockets_key].add(ws)
+    site: Site | None = None
+    live = request.app.get(keys.live_key)
+    try:
+        site = await _hello(request, ws)
+        if site is None:
+            return ws
+        if live is not None:
+            await live.site_connected(site, +1)
+        await _serve(request, ws, site)
+    finally:
+        request.app[keys.sockets_key].discard(ws)
+        if site is not None and live is not None:
+            await live.site_connected(site, -1)
+    return ws
+
+
+async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None:
+    """Wait for a valid hello; answer welcome, or unauthorized and close 4401."""
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            if msg.type == WSMsgType.BINARY:
+                await ws.send_bytes(_error("bad_message", "frames must be JSON text"))
+                continue
+            return None
+        try:
+            data = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            await ws.send_str(_error("bad_message", "not JSON").decode())
+            continue
+        if not isinstance(data, dict) or data.get("type") not in ("hello", *EVENT_TYPES, "batch"):
+            await ws.send_str(_error("bad_message", "expected a hello message").decode())
+            continue
+        try:
+            if data.get("type") != "hello":
+                raise Unauthorized("send hello with the site token first")
+            site = await request.app[keys.checkins_key].site_for_token(data.get("token"))
+            session = await request.app[keys.sessions_key].get_session(site.session_id)
+        except Unauthorized as exc:
+            await ws.send_str(_error("unauthorized", exc.message).decode())
+            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+            return None
+        await ws.send_str(orjson.dumps({
+            "type": "welcome",
+            "session": session_json(session),
+            "site": site_json(site),
+            "server_time": format_ts(datetime.now(UTC)),
+        }).decode())
+        return site
+    return None
+
+
+async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) -> None:
+    service = request.app[keys.checkins_key]
+    acks: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(PIPELINE)
+
+    async def send_acks() -> None:
+        while (pending := await acks.get()) is not None:
+            try:
+                payload = await pending
+            except Exception as exc:  # the store failed: no ack, the device resends
+                logger.warning("site %s: commit failed, closing: %s", site.id, exc)
+                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
+                return
+            if not ws.closed:
+                await ws.send_str(payload.decode())
+
+    async def handle(events: list[Any]) -> bytes:
+        results = await service.record(site, events)
+        return orjson.dumps({"type": "ack", "results": results})
+
+    def ready(payload: bytes) -> asyncio.Future[bytes]:
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        future.set_result(payload)
+        return future
+
+    sender = asyncio.create_task(send_acks())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await acks.put(_dispatch(msg.data, handle, ready))
+            elif msg.type == WSMsgType.BINARY:
+                await acks.put(ready(_error("bad_message", "frames must be JSON text")))
+            elif msg.type == WSMsgType.ERROR:
+                break
+            if sender.done():
+                break
+    finally:
+        if not sender.done():
+            await acks.put(None)
+            with contextlib.suppress(Exception):
+                await sender
+        else:
+            with contextlib.suppress(Exception):
+                sender.result()
+
+
+def _dispatch(text: str, handle: Any, ready: Any) -> asyncio.Future[bytes]:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return ready(_error("bad_message", "not JSON"))
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind in EVENT_TYPES:
+        return asyncio.ensure_future(handle([data]))
+    if kind == "batch":
+        items = data.get("items")
+        if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+            return ready(_error("bad_message", f"a batch holds 1 to {MAX_BATCH} events"))
+        return asyncio.ensure_future(handle(items))
+    if kind == "hello":
+        return ready(_error("bad_message", "already said hello"))
+    return ready(_error("bad_message", "unknown message type"))
