@@ -113,15 +113,20 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     app = create_app(settings)
-    web.run_app(app, host=settings.host, port=settings.port, print=_banner(settings),
-                shutdown_timeout=5)
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=_banner(settings), shutdown_timeout=5
+    )
     return 0
 
 
 def _banner(settings: Settings) -> Any:
     def show(_: str) -> None:
-        print(f"streamsvc {__version__} on http://{settings.host}:{settings.port} "
-              f"({settings.database.split('?')[0]}); Ctrl+C stops it", flush=True)
+        print(
+            f"streamsvc {__version__} on http://{settings.host}:{settings.port} "
+            f"({settings.database.split('?')[0]}); Ctrl+C stops it",
+            flush=True,
+        )
+
     return show
 
 
@@ -170,9 +175,9 @@ async def _import(args: argparse.Namespace) -> int:
     from streamsvc.services.roster import RosterService
 
     units = _read_csv(args.units, ("code", "name", "parent"), "units")
-    members = _read_csv(args.members, ("code", "full_name", "unit"), "members") if (
-        args.members
-    ) else []
+    members = (
+        _read_csv(args.members, ("code", "full_name", "unit"), "members") if (args.members) else []
+    )
     store = await _open(args)
     try:
         roster = RosterService(store)

@@ -29,14 +29,17 @@ class Settings:
         None, "redis://host:port/db to share live counts between instances", "STREAMSVC_REDIS"
     )
     admin_token: str | None = _opt(
-        None, "admin token; made and printed once at first start when unset",
+        None,
+        "admin token; made and printed once at first start when unset",
         "STREAMSVC_ADMIN_TOKEN",
     )
     demo: bool = _opt(False, "fill an empty database with a demo province and simulated sites")
     max_body_bytes: int = _opt(
         8 * 1024 * 1024, "largest accepted HTTP body (roster imports)", "STREAMSVC_MAX_BODY_BYTES"
     )
-    redis_prefix: str = _opt("streamsvc", "key and channel prefix in Redis", "STREAMSVC_REDIS_PREFIX")
+    redis_prefix: str = _opt(
+        "streamsvc", "key and channel prefix in Redis", "STREAMSVC_REDIS_PREFIX"
+    )
     public_url: str | None = _opt(
         None, "URL the pages are reached at, for links and QR codes", "STREAMSVC_PUBLIC_URL"
     )

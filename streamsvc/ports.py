@@ -59,7 +59,12 @@ class Store(Protocol):
     async def list_sessions(self) -> list[Session]: ...
     async def close_session(self, session_id: int, closed_at: datetime) -> Session | None: ...
     async def create_site(
-        self, session_id: int, name: str, kind: str, unit: str | None, capacity: int | None,
+        self,
+        session_id: int,
+        name: str,
+        kind: str,
+        unit: str | None,
+        capacity: int | None,
         token_hash: str,
     ) -> Site: ...
     async def list_sites(self, session_id: int) -> list[Site]: ...

@@ -12,8 +12,14 @@ __all__ = ["Progress"]
 class Progress:
     """Redraws at most ten times a second, on stderr, only when it is a terminal or forced."""
 
-    def __init__(self, label: str, total: int | None = None, *, stream: TextIO | None = None,
-                 force: bool = False) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: int | None = None,
+        *,
+        stream: TextIO | None = None,
+        force: bool = False,
+    ) -> None:
         self.label, self.total, self.done = label, total, 0
         self.stream = stream or sys.stderr
         self.enabled = force or self.stream.isatty()

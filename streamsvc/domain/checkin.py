@@ -178,9 +178,7 @@ def decide_batch(
     presence = facts.presence
     targets = facts.targets
     for session_ref, site, incoming in items:
-        session = (
-            facts.sessions.get(session_ref) if isinstance(session_ref, int) else session_ref
-        )
+        session = facts.sessions.get(session_ref) if isinstance(session_ref, int) else session_ref
         if incoming.id in seen:
             outcomes.append(Outcome(incoming.id, "duplicate"))
             continue
@@ -225,8 +223,14 @@ def _decide_one(
             return _reject(incoming.id, "unknown_target"), None
         late = not session.is_open
         event = Event(
-            incoming.id, session.id, site.id, "void", None, now,
-            target=target.id, late_upload=late,
+            incoming.id,
+            session.id,
+            site.id,
+            "void",
+            None,
+            now,
+            target=target.id,
+            late_upload=late,
         )
         return Outcome(incoming.id, "accepted"), event
 
@@ -238,8 +242,14 @@ def _decide_one(
 
     if incoming.type == "guests":
         event = Event(
-            incoming.id, session.id, site.id, "guests", ts, now,
-            count=incoming.count, late_upload=late,
+            incoming.id,
+            session.id,
+            site.id,
+            "guests",
+            ts,
+            now,
+            count=incoming.count,
+            late_upload=late,
         )
         return Outcome(incoming.id, "accepted"), event
 
@@ -247,8 +257,14 @@ def _decide_one(
     if member is None:
         return _reject(incoming.id, "unknown_member"), None
     event = Event(
-        incoming.id, session.id, site.id, incoming.type, ts, now,
-        member=member.code, late_upload=late,
+        incoming.id,
+        session.id,
+        site.id,
+        incoming.type,
+        ts,
+        now,
+        member=member.code,
+        late_upload=late,
     )
     outcome = Outcome(incoming.id, "accepted", member=member)
     if incoming.type == "checkin":

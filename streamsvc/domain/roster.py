@@ -18,7 +18,9 @@ MAX_CODE = 64
 MAX_NAME = 300
 
 
-def _text(row: Mapping[str, Any], key: str, *, required: bool = True) -> tuple[str | None, str | None]:
+def _text(
+    row: Mapping[str, Any], key: str, *, required: bool = True
+) -> tuple[str | None, str | None]:
     """(value, error) for a text field; blank optional fields become None."""
     value = row.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -68,8 +70,9 @@ def validate_units(
     return units, errors
 
 
-def _cycles(units: Sequence[Unit], parents: Mapping[str, str | None],
-            rows_of: Mapping[str, int]) -> list[RowError]:
+def _cycles(
+    units: Sequence[Unit], parents: Mapping[str, str | None], rows_of: Mapping[str, int]
+) -> list[RowError]:
     """One error per uploaded unit that sits on a parent cycle."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = known to reach a root
     on_cycle: set[str] = set()
@@ -78,7 +81,7 @@ def _cycles(units: Sequence[Unit], parents: Mapping[str, str | None],
         code: str | None = unit.code
         while code is not None and code in parents and state.get(code) != 2:
             if state.get(code) == 1:
-                on_cycle.update(path[path.index(code):])
+                on_cycle.update(path[path.index(code) :])
                 break
             state[code] = 1
             path.append(code)

@@ -31,8 +31,14 @@ OnCommitted = Callable[[Sequence[Event]], Awaitable[None] | None]
 class GroupCommitter:
     """Batches events from all connections into as few transactions as the disk allows."""
 
-    def __init__(self, store: Store, *, writers: int = 1, max_events: int = 5000,
-                 on_committed: OnCommitted | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        writers: int = 1,
+        max_events: int = 5000,
+        on_committed: OnCommitted | None = None,
+    ) -> None:
         self.store = store
         self.writers = writers
         self.max_events = max_events
@@ -44,8 +50,9 @@ class GroupCommitter:
         self.events = 0
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(), name=f"group-commit-{i}")
-                       for i in range(self.writers)]
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"group-commit-{i}") for i in range(self.writers)
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:

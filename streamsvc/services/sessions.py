@@ -79,17 +79,24 @@ class SessionService:
         if not isinstance(audience, list) or not all(isinstance(a, str) for a in audience):
             raise InvalidInput("audience must be a list of unit codes", {"field": "audience"})
         if makeup_for is not None and await self.store.get_session(makeup_for) is None:
-            raise NotFound(f"session {makeup_for} (makeup_for) does not exist",
-                           {"field": "makeup_for"}, code="unknown_session")
+            raise NotFound(
+                f"session {makeup_for} (makeup_for) does not exist",
+                {"field": "makeup_for"},
+                code="unknown_session",
+            )
         if not audience and makeup_for is None:
             raise InvalidInput("audience must name at least one unit", {"field": "audience"})
         known = {u.code for u in await self.store.list_units()}
         unknown = sorted({a for a in audience if a not in known})
         if unknown:
-            raise InvalidInput(f"unknown unit(s) in audience: {', '.join(unknown)}",
-                               {"field": "audience", "unknown": unknown}, code="unknown_unit")
-        new = NewSessionData(title, starts_at, ends_at, tuple(dict.fromkeys(audience)), late or 0,
-                             makeup_for)
+            raise InvalidInput(
+                f"unknown unit(s) in audience: {', '.join(unknown)}",
+                {"field": "audience", "unknown": unknown},
+                code="unknown_unit",
+            )
+        new = NewSessionData(
+            title, starts_at, ends_at, tuple(dict.fromkeys(audience)), late or 0, makeup_for
+        )
         from_excused = makeup_for if not audience else None
         return await self.store.create_session(new, from_excused_of=from_excused)
 
@@ -121,14 +128,16 @@ class SessionService:
             if not isinstance(unit, str):
                 raise InvalidInput("unit must be a unit code or null", {"field": "unit"})
             if unit not in {u.code for u in await self.store.list_units()}:
-                raise NotFound(f"unit {unit} does not exist", {"field": "unit"},
-                               code="unknown_unit")
+                raise NotFound(
+                    f"unit {unit} does not exist", {"field": "unit"}, code="unknown_unit"
+                )
         capacity = _int(body, "capacity", None, 0, 10_000_000)
         if not session.is_open:
             raise Conflict(f"session {session_id} is closed", code="session_closed")
         token = new_token()
-        site = await self.store.create_site(session_id, name, kind, unit, capacity,
-                                            hash_token(token))
+        site = await self.store.create_site(
+            session_id, name, kind, unit, capacity, hash_token(token)
+        )
         return site, token
 
     async def list_sites(self, session_id: int) -> list[Site]:
@@ -141,12 +150,15 @@ class SessionService:
         member = _str(body, "member", 64)
         reason = _str(body, "reason", 2000)
         if not await self.store.get_members([member]):
-            raise NotFound(f"member {member} does not exist", {"field": "member"},
-                           code="unknown_member")
+            raise NotFound(
+                f"member {member} does not exist", {"field": "member"}, code="unknown_member"
+            )
         if not await self.store.is_expected(session_id, member):
-            raise Conflict(f"member {member} is not expected at session {session_id}",
-                           code="not_expected")
+            raise Conflict(
+                f"member {member} is not expected at session {session_id}", code="not_expected"
+            )
         if not await self.store.add_excuse(session_id, member, reason):
-            raise Conflict(f"member {member} has checked in and cannot be excused",
-                           code="already_present")
+            raise Conflict(
+                f"member {member} has checked in and cannot be excused", code="already_present"
+            )
         return {"session": session_id, "member": member, "reason": reason}

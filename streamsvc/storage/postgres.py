@@ -40,9 +40,16 @@ _SITE_COLS = "id, session_id, name, kind, unit, capacity"
 
 def _session(row: Any, expected: int = 0) -> Session:
     return Session(
-        id=row[0], title=row[1], starts_at=row[2], ends_at=row[3],
-        audience=load_audience(row[4]), late_after_minutes=row[5], makeup_for=row[6],
-        state=row[7], closed_at=row[8], expected=expected,
+        id=row[0],
+        title=row[1],
+        starts_at=row[2],
+        ends_at=row[3],
+        audience=load_audience(row[4]),
+        late_after_minutes=row[5],
+        makeup_for=row[6],
+        state=row[7],
+        closed_at=row[8],
+        expected=expected,
     )
 
 
@@ -120,7 +127,8 @@ class PostgresStore:
         await self.pool.execute(
             "INSERT INTO settings VALUES ($1, $2) ON CONFLICT (key) DO UPDATE "
             "SET value = excluded.value",
-            key, value,
+            key,
+            value,
         )
 
     # -- roster -----------------------------------------------------------------------
@@ -135,7 +143,9 @@ class PostgresStore:
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) "
                 "ON CONFLICT (code) DO UPDATE SET name = excluded.name, parent = excluded.parent "
                 "RETURNING (xmax = 0) AS created",
-                [u.code for u in units], [u.name for u in units], [u.parent for u in units],
+                [u.code for u in units],
+                [u.name for u in units],
+                [u.parent for u in units],
             )
         created = sum(1 for r in rows if r[0])
         return created, len(rows) - created
@@ -154,7 +164,8 @@ class PostgresStore:
                 "ON CONFLICT (code) DO UPDATE SET full_name = excluded.full_name, "
                 "unit = excluded.unit, search = excluded.search "
                 "RETURNING (xmax = 0) AS created",
-                [m.code for m in members], [m.full_name for m in members],
+                [m.code for m in members],
+                [m.full_name for m in members],
                 [m.unit for m in members],
                 [search_text(m.code, m.full_name) for m in members],
             )
@@ -178,7 +189,9 @@ class PostgresStore:
             rows = await conn.fetch(
                 f"{prefix} SELECT code, full_name, unit FROM members {cond} ORDER BY code "
                 f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
-                *args, limit, offset,
+                *args,
+                limit,
+                offset,
             )
         return [Member(*r) for r in rows], total
 
@@ -200,8 +213,7 @@ class PostgresStore:
         )
 
     async def _load_session(self, conn: Any, session_id: int) -> Session | None:
-        row = await conn.fetchrow(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = $1",
-                                  session_id)
+        row = await conn.fetchrow(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = $1", session_id)
         if row is None:
             return None
         return _session(row, await self._expected(conn, row[0], row[9], row[4]))
@@ -211,14 +223,20 @@ class PostgresStore:
             session_id = await conn.fetchval(
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
                 "makeup_for, frozen) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                new.title, new.starts_at, new.ends_at, dump_audience(new.audience),
-                new.late_after_minutes, new.makeup_for, from_excused_of is not None,
+                new.title,
+                new.starts_at,
+                new.ends_at,
+                dump_audience(new.audience),
+                new.late_after_minutes,
+                new.makeup_for,
+                from_excused_of is not None,
             )
             if from_excused_of is not None:
                 await conn.execute(
                     "INSERT INTO session_members SELECT $1, member FROM excuses "
                     "WHERE session_id = $2",
-                    session_id, from_excused_of,
+                    session_id,
+                    from_excused_of,
                 )
             return await self._load_session(conn, session_id)  # type: ignore[return-value]
 
@@ -244,12 +262,14 @@ class PostgresStore:
                     await conn.execute(
                         f"{_SUBTREE} INSERT INTO session_members SELECT $2, code FROM members "
                         "WHERE unit IN (SELECT code FROM sub)",
-                        list(load_audience(row[2])), session_id,
+                        list(load_audience(row[2])),
+                        session_id,
                     )
                 await conn.execute(
                     "UPDATE sessions SET state = 'closed', closed_at = $1, frozen = TRUE "
                     "WHERE id = $2",
-                    closed_at, session_id,
+                    closed_at,
+                    session_id,
                 )
             return await self._load_session(conn, session_id)
 
@@ -263,25 +283,37 @@ class PostgresStore:
             if row[0]:
                 hit = await conn.fetchval(
                     "SELECT 1 FROM session_members WHERE session_id = $1 AND member = $2",
-                    session_id, member,
+                    session_id,
+                    member,
                 )
             else:
                 hit = await conn.fetchval(
                     f"{_SUBTREE} SELECT 1 FROM members WHERE code = $2 "
                     "AND unit IN (SELECT code FROM sub)",
-                    list(load_audience(row[1])), member,
+                    list(load_audience(row[1])),
+                    member,
                 )
             return hit is not None
 
     # -- sites and excuses --------------------------------------------------------------
     async def create_site(
-        self, session_id: int, name: str, kind: str, unit: str | None, capacity: int | None,
+        self,
+        session_id: int,
+        name: str,
+        kind: str,
+        unit: str | None,
+        capacity: int | None,
         token_hash: str,
     ) -> Site:
         row = await self.pool.fetchrow(
             "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash) "
             f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_SITE_COLS}",
-            session_id, name, kind, unit, capacity, token_hash,
+            session_id,
+            name,
+            kind,
+            unit,
+            capacity,
+            token_hash,
         )
         return _site(row)
 
@@ -302,14 +334,17 @@ class PostgresStore:
             present = await conn.fetchval(
                 "SELECT 1 FROM events WHERE session_id = $1 AND member = $2 "
                 "AND type = 'checkin' AND NOT voided LIMIT 1",
-                session_id, member,
+                session_id,
+                member,
             )
             if present:
                 return False
             await conn.execute(
                 "INSERT INTO excuses (session_id, member, reason) VALUES ($1, $2, $3) "
                 "ON CONFLICT (session_id, member) DO UPDATE SET reason = excluded.reason",
-                session_id, member, reason,
+                session_id,
+                member,
+                reason,
             )
             return True
 
@@ -332,10 +367,15 @@ class PostgresStore:
                     "count, target, late_upload) SELECT * FROM unnest($1::text[], $2::bigint[], "
                     "$3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], "
                     "$8::int[], $9::text[], $10::bool[]) ON CONFLICT (id) DO NOTHING RETURNING id",
-                    [e.id for e in rows], [e.session_id for e in rows],
-                    [e.site_id for e in rows], [e.type for e in rows], [e.ts for e in rows],
-                    [e.received_at for e in rows], [e.member for e in rows],
-                    [e.count for e in rows], [e.target for e in rows],
+                    [e.id for e in rows],
+                    [e.session_id for e in rows],
+                    [e.site_id for e in rows],
+                    [e.type for e in rows],
+                    [e.ts for e in rows],
+                    [e.received_at for e in rows],
+                    [e.member for e in rows],
+                    [e.count for e in rows],
+                    [e.target for e in rows],
                     [e.late_upload for e in rows],
                 )
                 if len(inserted) != len(rows):
@@ -346,7 +386,9 @@ class PostgresStore:
                     for outcome in outcomes:
                         if outcome.id in lost and outcome.result == "accepted":
                             outcome.result, outcome.member, outcome.already_present = (
-                                "duplicate", None, None,
+                                "duplicate",
+                                None,
+                                None,
                             )
             if voids:
                 await conn.execute(
@@ -379,7 +421,8 @@ class PostgresStore:
                 "SELECT session_id, member, site_id, ts FROM events "
                 "WHERE session_id = ANY($1::bigint[]) AND member = ANY($2::text[]) "
                 "AND type = 'checkin' AND NOT voided",
-                session_ids, codes,
+                session_ids,
+                codes,
             )
             names = await self._names(conn, {r[2] for r in rows})
             for sid in session_ids:
@@ -410,8 +453,9 @@ class PostgresStore:
             async for row in conn.cursor(sql, *args, prefetch=5000):
                 yield row
 
-    async def iter_events(self, session_id: int, *, by_member: bool = False
-                          ) -> AsyncIterator[Event]:
+    async def iter_events(
+        self, session_id: int, *, by_member: bool = False
+    ) -> AsyncIterator[Event]:
         order = "member, ts, id" if by_member else "received_at, id"
         async for row in self._iterate(
             f"SELECT {_EVENT_COLS} FROM events WHERE session_id = $1 ORDER BY {order}",

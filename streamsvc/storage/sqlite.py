@@ -75,8 +75,17 @@ _EVENT_COLS = (
 
 def _event(row: tuple) -> Event:
     return Event(
-        row[0], row[1], row[2], row[3], from_us(row[4]), from_us(row[5]),  # type: ignore[arg-type]
-        row[6], row[7], row[8], bool(row[9]), bool(row[10]),
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        from_us(row[4]),
+        from_us(row[5]),  # type: ignore[arg-type]
+        row[6],
+        row[7],
+        row[8],
+        bool(row[9]),
+        bool(row[10]),
     )
 
 
@@ -109,8 +118,7 @@ class SqliteStore:
         parent = Path(self.path).parent
         if not parent.exists():
             raise StoreUnavailable(f"folder {parent} does not exist")
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=30)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -274,8 +282,9 @@ class SqliteStore:
         return await self._read(_members, list(codes))
 
     # -- sessions ---------------------------------------------------------------------
-    def _expected(self, conn: sqlite3.Connection, session_id: int, frozen: bool,
-                  audience: str) -> int:
+    def _expected(
+        self, conn: sqlite3.Connection, session_id: int, frozen: bool, audience: str
+    ) -> int:
         if frozen:
             row = conn.execute(
                 "SELECT count(*) FROM session_members WHERE session_id = ?", (session_id,)
@@ -301,9 +310,14 @@ class SqliteStore:
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
                 "makeup_for, frozen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    new.title, to_us(new.starts_at), to_us(new.ends_at),
-                    dump_audience(new.audience), new.late_after_minutes, new.makeup_for,
-                    int(from_excused_of is not None), to_us(datetime.now(UTC)),
+                    new.title,
+                    to_us(new.starts_at),
+                    to_us(new.ends_at),
+                    dump_audience(new.audience),
+                    new.late_after_minutes,
+                    new.makeup_for,
+                    int(from_excused_of is not None),
+                    to_us(datetime.now(UTC)),
                 ),
             )
             session_id = cur.lastrowid
@@ -343,8 +357,7 @@ class SqliteStore:
                         (row[2], session_id),
                     )
                 conn.execute(
-                    "UPDATE sessions SET state = 'closed', closed_at = ?, frozen = 1 "
-                    "WHERE id = ?",
+                    "UPDATE sessions SET state = 'closed', closed_at = ?, frozen = 1 WHERE id = ?",
                     (to_us(closed_at), session_id),
                 )
             return self._load_session(conn, session_id)
@@ -375,7 +388,12 @@ class SqliteStore:
 
     # -- sites and excuses --------------------------------------------------------------
     async def create_site(
-        self, session_id: int, name: str, kind: str, unit: str | None, capacity: int | None,
+        self,
+        session_id: int,
+        name: str,
+        kind: str,
+        unit: str | None,
+        capacity: int | None,
         token_hash: str,
     ) -> Site:
         def run(conn: sqlite3.Connection) -> Site:
@@ -401,8 +419,7 @@ class SqliteStore:
     async def site_by_token_hash(self, token_hash: str) -> Site | None:
         row = await self._read(
             lambda c: c.execute(
-                "SELECT id, session_id, name, kind, unit, capacity FROM sites "
-                "WHERE token_hash = ?",
+                "SELECT id, session_id, name, kind, unit, capacity FROM sites WHERE token_hash = ?",
                 (token_hash,),
             ).fetchone()
         )
@@ -446,8 +463,18 @@ class SqliteStore:
                     "INSERT INTO events (id, session_id, site_id, type, ts, received_at, member, "
                     "count, target, voided, late_upload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                     [
-                        (e.id, e.session_id, e.site_id, e.type, to_us(e.ts), to_us(e.received_at),
-                         e.member, e.count, e.target, int(e.late_upload))
+                        (
+                            e.id,
+                            e.session_id,
+                            e.site_id,
+                            e.type,
+                            to_us(e.ts),
+                            to_us(e.received_at),
+                            e.member,
+                            e.count,
+                            e.target,
+                            int(e.late_upload),
+                        )
                         for e in rows
                     ],
                 )
@@ -503,8 +530,9 @@ class SqliteStore:
                 self._site_names[sid] = name
         return self._site_names
 
-    async def _iterate(self, sql: str, args: tuple, convert: Callable[[tuple], T]
-                       ) -> AsyncIterator[T]:
+    async def _iterate(
+        self, sql: str, args: tuple, convert: Callable[[tuple], T]
+    ) -> AsyncIterator[T]:
         """Stream rows in chunks from a connection of its own, so exports do not block reads."""
         conn = await asyncio.to_thread(self._connect)
         try:
@@ -550,8 +578,9 @@ class SqliteStore:
             yield member
 
 
-def _existing(conn: sqlite3.Connection, table: str, codes: list[str], column: str = "code"
-              ) -> set[str]:
+def _existing(
+    conn: sqlite3.Connection, table: str, codes: list[str], column: str = "code"
+) -> set[str]:
     found: set[str] = set()
     for part in chunks(codes):
         found.update(

@@ -96,8 +96,9 @@ async def search_members(request: web.Request) -> web.Response:
     )
     return json_response(
         {
-            "members": [{"code": m.code, "full_name": m.full_name, "unit": m.unit}
-                        for m in members],
+            "members": [
+                {"code": m.code, "full_name": m.full_name, "unit": m.unit} for m in members
+            ],
             "total": total,
         }
     )
@@ -120,8 +121,9 @@ async def list_sessions(request: web.Request) -> web.Response:
 @routes.get("/api/v1/sessions/{sid}")
 async def get_session(request: web.Request) -> web.Response:
     await require_admin(request)
-    return json_response(session_json(await request.app[keys.sessions_key].get_session(
-        _sid(request))))
+    return json_response(
+        session_json(await request.app[keys.sessions_key].get_session(_sid(request)))
+    )
 
 
 @routes.post("/api/v1/sessions/{sid}/close")

@@ -89,7 +89,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         if new_admin:
             print(
                 f"streamsvc: admin token (shown once, keep it): {new_admin}",
-                file=sys.stderr, flush=True,
+                file=sys.stderr,
+                flush=True,
             )
         app[keys.store_key] = store
         app[keys.admin_hash_key] = admin_hash

@@ -81,12 +81,16 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
             await ws.send_str(_error("unauthorized", exc.message).decode())
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
             return None
-        await ws.send_str(orjson.dumps({
-            "type": "welcome",
-            "session": session_json(session),
-            "site": site_json(site),
-            "server_time": format_ts(datetime.now(UTC)),
-        }).decode())
+        await ws.send_str(
+            orjson.dumps(
+                {
+                    "type": "welcome",
+                    "session": session_json(session),
+                    "site": site_json(site),
+                    "server_time": format_ts(datetime.now(UTC)),
+                }
+            ).decode()
+        )
         return site
     return None
 

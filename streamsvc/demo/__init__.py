@@ -1,0 +1,1 @@
+"""Deterministic demo data: a Bắc Kạn-like province, its members and viewing points."""

@@ -1,0 +1,409 @@
+"""The live counts of one session, kept up to date one stored event at a time.
+
+A pure structure (no asyncio, no I/O): the web layer feeds it every accepted event, from its
+own instance and from the bus, and sends `snapshot()` and `take_delta()` to the monitors. It
+never recounts: each event costs O(depth of the unit tree), because check-ins arrive in bursts
+of thousands a second in the half hour before a session starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from streamsvc.domain.models import Event, Session, Site, Unit
+
+__all__ = ["LiveState"]
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_MINUTE = timedelta(minutes=1)
+
+
+def _rfc3339(moment: datetime | None) -> str | None:
+    """UTC, seconds precision, `Z`: the contract's way of writing times."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # the service keeps aware UTC times; read a stray naive one as UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+class _SiteLive:
+    """The counters of one site. `site` stays None while an event names a site this state
+    was not told about yet (registered on another instance); it is hidden until `add_site`."""
+
+    __slots__ = (
+        "connections",
+        "guests",
+        "guests_key",
+        "id",
+        "last_event_at",
+        "members",
+        "present",
+        "site",
+    )
+
+    def __init__(self, site_id: int, site: Site | None) -> None:
+        self.id = site_id
+        self.site = site
+        # member code -> non-voided check-ins of that member here
+        self.members: dict[str, int] = {}
+        self.present = 0
+        self.guests = 0
+        # (ts, event id) of the headcount in force; the id breaks ties so that every
+        # instance settles on the same headcount whatever order the bus delivered them in
+        self.guests_key: tuple[datetime, str] | None = None
+        self.connections = 0
+        self.last_event_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        site = self.site
+        assert site is not None
+        return {
+            "id": self.id,
+            "name": site.name,
+            "kind": site.kind,
+            "present": self.present,
+            "guests": self.guests,
+            "connected": self.connections > 0,
+            "last_event_at": _rfc3339(self.last_event_at),
+        }
+
+
+# A counting check-in, kept so that a later void knows what to take back:
+# (member code, its site, its minute of ts).
+_Checkin = tuple[str, _SiteLive, int]
+
+
+class LiveState:
+    """What the monitors of one session see: counts per session, site and unit, and a
+    per-minute check-in curve, plus the set of what changed since the last delta."""
+
+    def __init__(
+        self,
+        session: Session,
+        units: Mapping[str, Unit],
+        expected_units: Mapping[str, str],
+        sites: Iterable[Site] = (),
+    ) -> None:
+        """`units` is the whole tree; the audience roots come from `session.audience`.
+        `expected_units` maps every expected member's code to the code of its unit."""
+        self._session_id = session.id
+        # the expected set itself is the truth; `session.expected` is the store's count of it
+        self._expected = len(expected_units)
+
+        self._unit_codes: list[str] = []
+        self._unit_names: list[str] = []
+        unit_chains = self._build_units(session.audience, units)
+        self._unit_expected = [0] * len(self._unit_codes)
+        self._unit_present = [0] * len(self._unit_codes)
+
+        # expected member -> indexes of its unit and that unit's ancestors in the audience
+        # subtrees; the tuples are shared by all members of a unit. A member whose unit lies
+        # outside the subtrees (a make-up session's excused members) gets (): counted, no unit.
+        self._chains: dict[str, tuple[int, ...]] = {}
+        unit_expected = self._unit_expected
+        for member, unit in expected_units.items():
+            chain = unit_chains.get(unit, ())
+            self._chains[member] = chain
+            for index in chain:
+                unit_expected[index] += 1
+
+        self._sites: dict[int, _SiteLive] = {}
+        for site in sites:
+            self._sites[site.id] = _SiteLive(site.id, site)
+
+        # every event id seen -> its counting check-in, or None (any other event, or a
+        # check-in that is voided): one dict lookup makes apply idempotent and finds void targets
+        self._events: dict[str, _Checkin | None] = {}
+        # ids of check-ins voided before they arrived (events over a bus come out of order)
+        self._pending_voids: set[str] = set()
+        self._member_checkins: dict[str, int] = {}
+        self._present = 0
+        self._unexpected = 0
+        self._guests = 0
+        # the curve is keyed by minutes since the epoch (an int is cheaper to hash and keep
+        # than a datetime); check-ins come in bursts within one minute, so the last minute's
+        # bounds are kept to spare a timestamp() per check-in
+        self._curve: dict[int, int] = {}
+        self._minute = 0
+        self._minute_from = self._minute_to = datetime.min.replace(tzinfo=UTC)
+
+        self._totals_changed = False
+        self._changed_sites: set[_SiteLive] = set()
+        self._changed_units: set[int] = set()
+        self._changed_minutes: set[int] = set()
+
+    def _build_units(
+        self, audience: Iterable[str], units: Mapping[str, Unit]
+    ) -> dict[str, tuple[int, ...]]:
+        """Number the audience subtrees depth-first (the order of LIVE's `units`) and give
+        each unit the chain of indexes of itself and its ancestors within the subtrees."""
+        wanted = [code for code in dict.fromkeys(audience) if code in units]
+        wanted_set = set(wanted)
+        roots = []
+        for code in wanted:
+            # a root inside another root's subtree is already counted there
+            parent, seen = units[code].parent, {code}
+            while parent is not None and parent not in wanted_set and parent not in seen:
+                seen.add(parent)
+                parent = units[parent].parent if parent in units else None
+            if parent is None or parent in seen:
+                roots.append(code)
+
+        children: dict[str, list[str]] = {}
+        for unit in units.values():
+            if unit.parent is not None and unit.parent != unit.code:
+                children.setdefault(unit.parent, []).append(unit.code)
+        for kids in children.values():
+            kids.sort()
+
+        chains: dict[str, tuple[int, ...]] = {}
+        stack: list[tuple[str, tuple[int, ...]]] = [(code, ()) for code in reversed(roots)]
+        while stack:
+            code, above = stack.pop()
+            if code in chains:  # only a cycle in bad data gets here
+                continue
+            index = len(self._unit_codes)
+            self._unit_codes.append(code)
+            self._unit_names.append(units[code].name)
+            chain = (index, *above)
+            chains[code] = chain
+            stack.extend((kid, chain) for kid in reversed(children.get(code, ())))
+        return chains
+
+    # -- sites and connections ------------------------------------------------------------
+
+    def _site(self, site_id: int) -> _SiteLive:
+        entry = self._sites.get(site_id)
+        if entry is None:
+            entry = self._sites[site_id] = _SiteLive(site_id, None)
+        return entry
+
+    def add_site(self, site: Site) -> None:
+        """Show a site registered after this state was built (or update its name and kind)."""
+        entry = self._site(site.id)
+        if entry.site != site:
+            entry.site = site
+            self._changed_sites.add(entry)
+
+    def set_connected(self, site_id: int, connected: bool) -> None:
+        """Count one coordinator device connecting (True) or leaving (False); several devices
+        may serve one site, which stays connected while any of them is."""
+        entry = self._site(site_id)
+        self._set_connections(entry, entry.connections + (1 if connected else -1))
+
+    def set_connections(self, site_id: int, count: int) -> None:
+        """Set the number of connected devices outright, for syncing across instances."""
+        if count < 0:
+            raise ValueError(f"negative connection count {count} for site {site_id}")
+        self._set_connections(self._site(site_id), count)
+
+    def _set_connections(self, entry: _SiteLive, count: int) -> None:
+        count = max(count, 0)
+        if (count > 0) != (entry.connections > 0):
+            self._changed_sites.add(entry)
+        entry.connections = count
+
+    # -- events ---------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Apply one accepted, stored event. Applying an event id a second time does nothing,
+        since each instance gets its own events both directly and back from the bus."""
+        events = self._events
+        event_id = event.id
+        if event_id in events:
+            return
+        if event.session_id != self._session_id:
+            raise ValueError(f"event {event_id} is for session {event.session_id}")
+        kind = event.type
+        if kind == "checkin":
+            member = event.member
+            if member is None:
+                raise ValueError(f"check-in {event_id} names no member")
+            site = self._site(event.site_id)
+            self._touch(site, event.received_at)
+            pending = self._pending_voids
+            if event.voided or (pending and event_id in pending):
+                pending.discard(event_id)
+                events[event_id] = None
+                return
+            ts = event.ts or event.received_at
+            if self._minute_from <= ts < self._minute_to:
+                minute = self._minute
+            else:
+                minute = self._enter_minute(ts)
+            events[event_id] = (member, site, minute)
+            self._count_in(member, site, minute)
+        elif kind == "void":
+            target = event.target
+            if target is None:
+                raise ValueError(f"void {event_id} names no target")
+            events[event_id] = None
+            self._touch(self._site(event.site_id), event.received_at)
+            if target not in events:
+                self._pending_voids.add(target)
+                return
+            checkin = events[target]
+            if checkin is not None:  # else not a check-in, or voided already
+                events[target] = None
+                self._count_out(*checkin)
+        elif kind == "guests":
+            count = event.count
+            if count is None:
+                raise ValueError(f"guests {event_id} has no count")
+            events[event_id] = None
+            site = self._site(event.site_id)
+            self._touch(site, event.received_at)
+            self._pending_voids.discard(event_id)
+            key = (event.ts or event.received_at, event_id)
+            if site.guests_key is None or key > site.guests_key:
+                site.guests_key = key
+                if count != site.guests:
+                    self._guests += count - site.guests
+                    site.guests = count
+                    self._totals_changed = True
+                    self._changed_sites.add(site)
+        elif kind == "checkout":
+            # a checkout shortens a stay (attendance minutes) but LIVE counts check-ins
+            events[event_id] = None
+            self._touch(self._site(event.site_id), event.received_at)
+            self._pending_voids.discard(event_id)
+        else:
+            raise ValueError(f"event {event_id} has unknown type {kind!r}")
+
+    def _enter_minute(self, ts: datetime) -> int:
+        """The minute of a check-in outside the cached one. Only a later minute replaces the
+        cache: the burst moves forward, and a late offline upload must not thrash it."""
+        minute = int(ts.timestamp() // 60)
+        if minute > self._minute:
+            self._minute = minute
+            self._minute_from = datetime.fromtimestamp(minute * 60, UTC)
+            self._minute_to = self._minute_from + _MINUTE
+        return minute
+
+    def _touch(self, site: _SiteLive, received_at: datetime) -> None:
+        last = site.last_event_at
+        if last is None or received_at > last:
+            site.last_event_at = received_at
+            self._changed_sites.add(site)
+
+    def _count_in(self, member: str, site: _SiteLive, minute: int) -> None:
+        """Add one check-in; a count moves only when the member's first check-in, here or
+        anywhere, arrives. This is the hot path: no allocation beyond dict entries."""
+        here = site.members
+        n = here.get(member, 0)
+        here[member] = n + 1
+        if not n:
+            site.present += 1
+            self._changed_sites.add(site)
+
+        everywhere = self._member_checkins
+        n = everywhere.get(member, 0)
+        everywhere[member] = n + 1
+        if not n:
+            self._totals_changed = True
+            chain = self._chains.get(member)
+            if chain is None:
+                self._unexpected += 1
+            else:
+                self._present += 1
+                present = self._unit_present
+                for index in chain:
+                    present[index] += 1
+                self._changed_units.update(chain)
+
+        curve = self._curve
+        curve[minute] = curve.get(minute, 0) + 1
+        self._changed_minutes.add(minute)
+
+    def _count_out(self, member: str, site: _SiteLive, minute: int) -> None:
+        """Take one check-in back; the member stops counting with their last one."""
+        here = site.members
+        n = here[member] - 1
+        if n:
+            here[member] = n
+        else:
+            del here[member]
+            site.present -= 1
+            self._changed_sites.add(site)
+
+        everywhere = self._member_checkins
+        n = everywhere[member] - 1
+        if n:
+            everywhere[member] = n
+        else:
+            del everywhere[member]
+            self._totals_changed = True
+            chain = self._chains.get(member)
+            if chain is None:
+                self._unexpected -= 1
+            else:
+                self._present -= 1
+                present = self._unit_present
+                for index in chain:
+                    present[index] -= 1
+                self._changed_units.update(chain)
+
+        curve = self._curve
+        n = curve[minute] - 1
+        if n:
+            curve[minute] = n
+        else:
+            del curve[minute]
+        self._changed_minutes.add(minute)
+
+    # -- output ---------------------------------------------------------------------------
+
+    def _unit_dict(self, index: int) -> dict[str, Any]:
+        return {
+            "code": self._unit_codes[index],
+            "name": self._unit_names[index],
+            "expected": self._unit_expected[index],
+            "present": self._unit_present[index],
+        }
+
+    def _minute_dict(self, minute: int) -> dict[str, Any]:
+        moment = datetime.fromtimestamp(minute * 60, UTC)
+        return {"minute": moment.strftime(_TIME_FORMAT), "checkins": self._curve.get(minute, 0)}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The contract's LIVE, plus `curve`: check-ins per minute of `ts`, oldest first."""
+        sites = sorted((s for s in self._sites.values() if s.site is not None), key=_site_id)
+        return {
+            "session": self._session_id,
+            "expected": self._expected,
+            "present": self._present,
+            "guests": self._guests,
+            "sites": [site.as_dict() for site in sites],
+            "unexpected": self._unexpected,
+            "units": [self._unit_dict(index) for index in range(len(self._unit_codes))],
+            "curve": [self._minute_dict(minute) for minute in sorted(self._curve)],
+        }
+
+    def take_delta(self) -> dict[str, Any] | None:
+        """What changed since the last call (the totals always, then only the changed sites,
+        units and minutes, a minute whose check-ins were all voided showing 0), or None."""
+        sites = sorted((s for s in self._changed_sites if s.site is not None), key=_site_id)
+        units = sorted(self._changed_units)
+        minutes = sorted(self._changed_minutes)
+        changed = self._totals_changed or sites or units or minutes
+        self._totals_changed = False
+        self._changed_sites.clear()
+        self._changed_units.clear()
+        self._changed_minutes.clear()
+        if not changed:
+            return None
+        return {
+            "present": self._present,
+            "unexpected": self._unexpected,
+            "guests": self._guests,
+            "sites": [site.as_dict() for site in sites],
+            "units": [self._unit_dict(index) for index in units],
+            "curve": [self._minute_dict(minute) for minute in minutes],
+        }
+
+
+def _site_id(entry: _SiteLive) -> int:
+    return entry.id

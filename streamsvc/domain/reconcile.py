@@ -1,0 +1,419 @@
+"""Reconciliation: a session's stored events in, one attendance record per member out.
+
+A pure function over two sorted streams (expected members by code, events by member then
+time), so that a 2,000,000-member session is exported in one pass with constant memory per
+member: the caller streams both from the store and writes records out as they come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from streamsvc.domain.models import Event, Member, Session, Site, Unit
+
+__all__ = [
+    "FLAGS",
+    "STATUSES",
+    "AttendanceRecord",
+    "Flag",
+    "Status",
+    "Summary",
+    "SummaryTally",
+    "format_utc",
+    "reconcile",
+    "summarize",
+    "summarize_by_unit",
+]
+
+Status = Literal["present", "late", "excused", "made_up", "absent"]
+STATUSES: tuple[str, ...] = ("present", "late", "excused", "made_up", "absent")
+
+Flag = Literal["multi_site", "left_early", "not_in_audience", "late_upload"]
+FLAGS: tuple[str, ...] = ("multi_site", "left_early", "not_in_audience", "late_upload")
+
+# Every combination of flags, prebuilt: bit i of the index stands for FLAGS[i]. Records share
+# these tuples instead of building one each.
+_FLAG_SETS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(flag for bit, flag in enumerate(FLAGS) if index >> bit & 1)
+    for index in range(1 << len(FLAGS))
+)
+_MULTI_SITE, _LEFT_EARLY, _NOT_IN_AUDIENCE, _LATE_UPLOAD = 1, 2, 4, 8
+_CONFIRMED = 16  # while folding only: a check-in at a self_study site, never a flag
+
+_ALL_FLAGS = len(_FLAG_SETS) - 1
+
+_MINUTE = timedelta(minutes=1)
+_ZERO = timedelta(0)
+
+
+def format_utc(moment: datetime | None) -> str | None:
+    """RFC 3339 in UTC with a `Z`, to the second, as the contract answers times."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceRecord:
+    """One member's attendance at one session: the contract's RECORD.
+
+    `unit` is the member's unit code and `site` the name of the site of the first check-in.
+    """
+
+    member: str
+    full_name: str
+    unit: str
+    status: Status
+    form: str | None
+    site: str | None
+    first_in: datetime | None
+    last_out: datetime | None
+    minutes: int
+    flags: tuple[str, ...]
+    excuse: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's RECORD, times in UTC."""
+        return {
+            "member": self.member,
+            "full_name": self.full_name,
+            "unit": self.unit,
+            "status": self.status,
+            "form": self.form,
+            "site": self.site,
+            "first_in": format_utc(self.first_in),
+            "last_out": format_utc(self.last_out),
+            "minutes": self.minutes,
+            "flags": list(self.flags),
+            "excuse": self.excuse,
+        }
+
+
+# What one member's events add up to: (code, first_in, first_site_id, last_out, minutes,
+# flag bits). Only members with a counted check-in are folded.
+_Folded = tuple[str, datetime, int, datetime | None, int, int]
+
+
+def _fold_events(
+    events: Iterable[Event],
+    starts_at: datetime,
+    ends_at: datetime,
+    self_study: frozenset[int],
+) -> Iterator[_Folded]:
+    """Fold each member's run of events into one tuple, in member order.
+
+    A member is inside from a check-in until the next checkout at any site, so stays that
+    overlap (a check-in at a second site while inside) merge as they come, and the sum of the
+    clipped stays is the length of their union. Plain locals, no object per event: this loop
+    is the whole cost of an export.
+    """
+    current: str | None = None
+    first_in: datetime | None = None
+    first_site = 0
+    last_ts = starts_at
+    last_out: datetime | None = None
+    inside: datetime | None = None
+    there = _ZERO
+    bits = 0
+
+    for event in events:
+        member = event.member
+        if member is None:
+            continue
+        if member != current:
+            if current is not None:
+                if member < current:
+                    raise ValueError(
+                        f"events are not sorted by member: {member!r} after {current!r}"
+                    )
+                if first_in is not None:
+                    if inside is not None:
+                        there += _overlap(inside, ends_at, starts_at, ends_at)
+                    yield current, first_in, first_site, last_out, there // _MINUTE, bits
+            current = member
+            first_in = last_out = inside = None
+            there = _ZERO
+            bits = 0
+
+        kind = event.type
+        if kind == "checkin":
+            if event.voided:
+                continue
+            ts = event.ts
+            site_id = event.site_id
+            if first_in is None:
+                first_in = inside = ts
+                first_site = site_id
+            else:
+                if ts < last_ts:
+                    raise ValueError(f"events of member {member!r} are not sorted by ts")
+                if site_id != first_site:
+                    bits |= _MULTI_SITE
+                if inside is None:
+                    inside = ts
+            last_ts = ts
+            bits &= ~_LEFT_EARLY
+            if event.late_upload:
+                bits |= _LATE_UPLOAD
+            if site_id in self_study:
+                bits |= _CONFIRMED
+        elif kind == "checkout":
+            # A checkout with no check-in before it is a coordinator's slip: it counts for nothing.
+            if first_in is None or event.voided:
+                continue
+            ts = event.ts
+            if ts < last_ts:
+                raise ValueError(f"events of member {member!r} are not sorted by ts")
+            if inside is not None:
+                there += _overlap(inside, ts, starts_at, ends_at)
+                inside = None
+            last_ts = last_out = ts
+            if ts < ends_at:
+                bits |= _LEFT_EARLY
+            else:
+                bits &= ~_LEFT_EARLY
+            if event.late_upload:
+                bits |= _LATE_UPLOAD
+
+    if current is not None and first_in is not None:
+        if inside is not None:
+            there += _overlap(inside, ends_at, starts_at, ends_at)
+        yield current, first_in, first_site, last_out, there // _MINUTE, bits
+
+
+def _overlap(start: datetime, end: datetime, starts_at: datetime, ends_at: datetime) -> timedelta:
+    """How much of the stay start..end lies inside the session's starts_at..ends_at."""
+    if start < starts_at:
+        start = starts_at
+    if end > ends_at:
+        end = ends_at
+    return end - start if end > start else _ZERO
+
+
+def reconcile(
+    session: Session,
+    sites: Mapping[int, Site],
+    expected: Iterable[Member],
+    events: Iterable[Event],
+    excuses: Mapping[str, str],
+    made_up: Container[str],
+    unexpected_members: Mapping[str, Member],
+) -> Iterator[AttendanceRecord]:
+    """Yield one record per expected member and per member checked in unexpectedly, by code.
+
+    One merge-join pass over `expected` (sorted by code, no repeats) and `events` (sorted by
+    member then ts; ties must be broken the same way every time, e.g. by event id), so memory
+    stays constant however large the session. Codes compare as Python strings (code point
+    order): the store must sort the same way (`COLLATE "C"` in PostgreSQL); a stream out of
+    order raises ValueError rather than giving wrong records.
+
+    `made_up` holds the members present at any make-up session of this one;
+    `unexpected_members` names the members who checked in without being expected.
+    """
+    starts_at, ends_at = session.starts_at, session.ends_at
+    late_at = starts_at + timedelta(minutes=session.late_after_minutes)
+    self_study = frozenset(site_id for site_id, site in sites.items() if site.kind == "self_study")
+
+    def checked_in(member: Member, folded: _Folded, bits: int) -> AttendanceRecord:
+        _code, first_in, site_id, last_out, minutes, folded_bits = folded
+        site = sites[site_id]
+        return AttendanceRecord(
+            member.code,
+            member.full_name,
+            member.unit,
+            "present" if folded_bits & _CONFIRMED or first_in <= late_at else "late",
+            site.kind,
+            site.name,
+            first_in,
+            last_out,
+            minutes,
+            _FLAG_SETS[(folded_bits | bits) & _ALL_FLAGS],
+            excuses.get(member.code),
+        )
+
+    def not_checked_in(member: Member) -> AttendanceRecord:
+        code = member.code
+        excuse = excuses.get(code)
+        status: Status
+        if code in made_up:
+            status = "made_up"
+        elif excuse is not None:
+            status = "excused"
+        else:
+            status = "absent"
+        return AttendanceRecord(
+            code, member.full_name, member.unit, status, None, None, None, None, 0, (), excuse
+        )
+
+    def unexpected(code: str) -> Member:
+        member = unexpected_members.get(code)
+        if member is None:
+            raise ValueError(
+                f"member {code!r} checked in unexpectedly but is not in unexpected_members"
+            )
+        return member
+
+    members = _in_code_order(expected)
+    member = next(members, None)
+    for folded in _fold_events(events, starts_at, ends_at, self_study):
+        code = folded[0]
+        while member is not None and member.code < code:
+            yield not_checked_in(member)
+            member = next(members, None)
+        if member is not None and member.code == code:
+            yield checked_in(member, folded, 0)
+            member = next(members, None)
+        else:
+            yield checked_in(unexpected(code), folded, _NOT_IN_AUDIENCE)
+    while member is not None:
+        yield not_checked_in(member)
+        member = next(members, None)
+
+
+def _in_code_order(members: Iterable[Member]) -> Iterator[Member]:
+    """Pass the members through, refusing a repeat or a step back that would break the join."""
+    previous: str | None = None
+    for member in members:
+        if previous is not None and member.code <= previous:
+            raise ValueError(
+                f"expected members are not sorted by code or repeat: {member.code!r} "
+                f"after {previous!r}"
+            )
+        previous = member.code
+        yield member
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts of the expected members by status, and the participation rate the province watches."""
+
+    expected: int = 0
+    present: int = 0
+    late: int = 0
+    excused: int = 0
+    made_up: int = 0
+    absent: int = 0
+    rate: float = 0.0
+
+    @classmethod
+    def from_counts(cls, counts: Sequence[int]) -> Summary:
+        """Build from [present, late, excused, made_up, absent], in STATUSES order."""
+        present, late, excused, made_up, absent = counts
+        expected = present + late + excused + made_up + absent
+        rate = round((present + late + made_up) / expected, 4) if expected else 0.0
+        return cls(expected, present, late, excused, made_up, absent, rate)
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's SUMMARY."""
+        return {
+            "expected": self.expected,
+            "present": self.present,
+            "late": self.late,
+            "excused": self.excused,
+            "made_up": self.made_up,
+            "absent": self.absent,
+            "rate": self.rate,
+        }
+
+
+_STATUS_INDEX = {status: index for index, status in enumerate(STATUSES)}
+
+
+class SummaryTally:
+    """Counts records as they stream past, for the total and for every unit in the audience.
+
+    Lets an export write the records and then the summaries in one pass over `reconcile`.
+    Units are walked up from each record's unit once and the in-audience chain is remembered,
+    so each record costs O(depth).
+    """
+
+    def __init__(self, units: Mapping[str, Unit] | None = None, roots: Iterable[str] = ()) -> None:
+        self._units: Mapping[str, Unit] = units if units is not None else {}
+        self._total = [0] * len(STATUSES)
+        self._order = _depth_first(self._units, roots)
+        self._counts = {unit.code: [0] * len(STATUSES) for unit in self._order}
+        self._chains: dict[str, tuple[list[int], ...]] = {}
+
+    def add(self, record: AttendanceRecord) -> None:
+        """Count one record; records not in the audience (`not_in_audience`) are not counted."""
+        if record.flags and "not_in_audience" in record.flags:
+            return
+        index = _STATUS_INDEX[record.status]
+        self._total[index] += 1
+        chain = self._chains.get(record.unit)
+        if chain is None:
+            chain = self._chains[record.unit] = self._chain(record.unit)
+        for counts in chain:
+            counts[index] += 1
+
+    def total(self) -> Summary:
+        """The summary over every expected member, in the audience units or not."""
+        return Summary.from_counts(self._total)
+
+    def by_unit(self) -> list[tuple[Unit, Summary]]:
+        """Every unit in the audience subtrees, depth-first, each counting its whole subtree."""
+        return [(unit, Summary.from_counts(self._counts[unit.code])) for unit in self._order]
+
+    def _chain(self, code: str) -> tuple[list[int], ...]:
+        chain = []
+        seen = set()
+        unit = self._units.get(code)
+        while unit is not None:
+            if unit.code in seen:
+                raise ValueError(f"unit {unit.code!r} is its own ancestor")
+            seen.add(unit.code)
+            counts = self._counts.get(unit.code)
+            if counts is not None:
+                chain.append(counts)
+            unit = self._units.get(unit.parent) if unit.parent is not None else None
+        return tuple(chain)
+
+
+def _depth_first(units: Mapping[str, Unit], roots: Iterable[str]) -> list[Unit]:
+    """The units of the roots' subtrees, depth-first, children by code, each unit once."""
+    children: dict[str, list[Unit]] = {}
+    for unit in units.values():
+        if unit.parent is not None:
+            children.setdefault(unit.parent, []).append(unit)
+    for siblings in children.values():
+        siblings.sort(key=lambda unit: unit.code)
+    order: list[Unit] = []
+    seen: set[str] = set()
+    for root in roots:
+        unit = units.get(root)
+        if unit is None or unit.code in seen:
+            continue
+        stack = [unit]
+        while stack:
+            unit = stack.pop()
+            if unit.code in seen:
+                continue
+            seen.add(unit.code)
+            order.append(unit)
+            stack.extend(reversed(children.get(unit.code, ())))
+    return order
+
+
+def summarize(records: Iterable[AttendanceRecord]) -> Summary:
+    """The session's SUMMARY over the expected members (not the `not_in_audience` records)."""
+    tally = SummaryTally()
+    for record in records:
+        tally.add(record)
+    return tally.total()
+
+
+def summarize_by_unit(
+    records: Iterable[AttendanceRecord], units: Mapping[str, Unit], roots: Iterable[str]
+) -> list[tuple[Unit, Summary]]:
+    """A SUMMARY for every unit in the subtrees of `roots`, each counting its whole subtree.
+
+    Units come depth-first from the roots, children by code. A record whose unit lies outside
+    the subtrees counts in no unit (only in `summarize`).
+    """
+    tally = SummaryTally(units, roots)
+    for record in records:
+        tally.add(record)
+    return tally.by_unit()
