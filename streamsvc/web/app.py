@@ -21,6 +21,8 @@ from streamsvc.web import keys
 from streamsvc.web.api import routes as api_routes
 from streamsvc.web.errors import error_middleware
 from streamsvc.web.jsonutil import json_response
+from streamsvc.web.pages import STATIC
+from streamsvc.web.pages import routes as page_routes
 from streamsvc.web.ws_checkin import checkin_ws
 
 __all__ = ["create_app", "ensure_admin_token"]
@@ -76,6 +78,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws/checkin", checkin_ws)
     app.router.add_routes(api_routes)
+    app.router.add_routes(page_routes)
+    app.router.add_static("/static/", STATIC, append_version=True)
     return app
 
 

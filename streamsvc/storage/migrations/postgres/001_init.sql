@@ -1,16 +1,16 @@
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE units (
-    code   TEXT PRIMARY KEY,
+    code   TEXT COLLATE "C" PRIMARY KEY,
     name   TEXT NOT NULL,
-    parent TEXT
+    parent TEXT COLLATE "C"
 );
 CREATE INDEX units_parent ON units (parent);
 
 CREATE TABLE members (
-    code      TEXT PRIMARY KEY,
+    code      TEXT COLLATE "C" PRIMARY KEY,
     full_name TEXT NOT NULL,
-    unit      TEXT NOT NULL,
+    unit      TEXT COLLATE "C" NOT NULL,
     search    TEXT NOT NULL
 );
 CREATE INDEX members_unit ON members (unit, code);
@@ -32,7 +32,7 @@ CREATE INDEX sessions_makeup_for ON sessions (makeup_for);
 
 CREATE TABLE session_members (
     session_id BIGINT NOT NULL,
-    member     TEXT NOT NULL,
+    member     TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (session_id, member)
 );
 
@@ -41,7 +41,7 @@ CREATE TABLE sites (
     session_id BIGINT NOT NULL REFERENCES sessions (id),
     name       TEXT NOT NULL,
     kind       TEXT NOT NULL,
-    unit       TEXT,
+    unit       TEXT COLLATE "C",
     capacity   INTEGER,
     token_hash TEXT NOT NULL UNIQUE,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
@@ -53,7 +53,7 @@ CREATE TABLE events (
     session_id  BIGINT NOT NULL,
     site_id     BIGINT NOT NULL,
     type        TEXT NOT NULL,
-    member      TEXT,
+    member      TEXT COLLATE "C",
     ts          TIMESTAMPTZ,
     received_at TIMESTAMPTZ NOT NULL,
     count       INTEGER,
@@ -65,7 +65,7 @@ CREATE INDEX events_session_member ON events (session_id, member, ts);
 
 CREATE TABLE excuses (
     session_id BIGINT NOT NULL,
-    member     TEXT NOT NULL,
+    member     TEXT COLLATE "C" NOT NULL,
     reason     TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (session_id, member)
