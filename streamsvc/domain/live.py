@@ -64,6 +64,8 @@ class _SiteLive:
             "id": self.id,
             "name": site.name,
             "kind": site.kind,
+            "unit": site.unit,
+            "capacity": site.capacity,
             "present": self.present,
             "guests": self.guests,
             "connected": self.connections > 0,
@@ -95,6 +97,8 @@ class LiveState:
 
         self._unit_codes: list[str] = []
         self._unit_names: list[str] = []
+        # the parent within the audience subtrees (None for a root), so pages can draw the tree
+        self._unit_parents: list[str | None] = []
         unit_chains = self._build_units(session.audience, units)
         self._unit_expected = [0] * len(self._unit_codes)
         self._unit_present = [0] * len(self._unit_codes)
@@ -168,6 +172,7 @@ class LiveState:
             index = len(self._unit_codes)
             self._unit_codes.append(code)
             self._unit_names.append(units[code].name)
+            self._unit_parents.append((above and self._unit_codes[above[0]]) or None)
             chain = (index, *above)
             chains[code] = chain
             stack.extend((kid, chain) for kid in reversed(children.get(code, ())))
@@ -360,6 +365,7 @@ class LiveState:
         return {
             "code": self._unit_codes[index],
             "name": self._unit_names[index],
+            "parent": self._unit_parents[index],
             "expected": self._unit_expected[index],
             "present": self._unit_present[index],
         }

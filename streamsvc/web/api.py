@@ -139,6 +139,7 @@ async def create_site(request: web.Request) -> web.Response:
     site, token = await request.app[keys.sessions_key].create_site(
         _sid(request), await read_json(request)
     )
+    request.app[keys.live_key].site_added(site)
     return json_response({**site_json(site), "token": token}, status=201)
 
 

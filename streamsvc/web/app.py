@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
+from streamsvc.bus import open_bus
 from streamsvc.config import Settings
 from streamsvc.errors import StreamsvcError
 from streamsvc.ports import Store
 from streamsvc.services.checkins import CheckinService, GroupCommitter
+from streamsvc.services.live import LiveHub
 from streamsvc.services.roster import RosterService
 from streamsvc.services.sessions import SessionService
 from streamsvc.services.tokens import hash_token, new_token
@@ -24,6 +26,7 @@ from streamsvc.web.jsonutil import json_response
 from streamsvc.web.pages import STATIC
 from streamsvc.web.pages import routes as page_routes
 from streamsvc.web.ws_checkin import checkin_ws
+from streamsvc.web.ws_monitor import live_http, monitor_ws
 
 __all__ = ["create_app", "ensure_admin_token"]
 
@@ -59,12 +62,10 @@ async def healthz(request: web.Request) -> web.Response:
     except StreamsvcError as exc:
         body["database"] = f"failing: {exc.message}"
         status = 503
-    live = request.app.get(keys.live_key)
-    if live is not None:
-        redis_state = await live.bus_health()  # type: ignore[attr-defined]
-        body["redis"] = redis_state
-        if redis_state not in ("ok", "disabled"):
-            status = 503
+    redis_state = await request.app[keys.live_key].bus_health()
+    body["redis"] = redis_state
+    if redis_state not in ("ok", "disabled"):
+        status = 503
     if status != 200:
         body["status"] = "failing"
     return json_response(body, status=status)
@@ -77,6 +78,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws/checkin", checkin_ws)
+    app.router.add_get("/ws/monitor", monitor_ws)
+    app.router.add_get("/api/v1/sessions/{sid}/live", live_http)
     app.router.add_routes(api_routes)
     app.router.add_routes(page_routes)
     app.router.add_static("/static/", STATIC, append_version=True)
@@ -98,8 +101,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             )
         app[keys.store_key] = store
         app[keys.admin_hash_key] = admin_hash
+        hub = LiveHub(
+            store, app.get(keys.bus_key) or open_bus(settings.redis, settings.redis_prefix)
+        )
+        await hub.start()
+        app[keys.live_key] = hub
         writers = 1 if settings.database.startswith("sqlite") else 2
-        committer = GroupCommitter(store, writers=writers)
+        committer = GroupCommitter(store, writers=writers, on_committed=hub.on_committed)
         app[keys.committer_key] = committer
         app[keys.roster_key] = RosterService(store)
         app[keys.sessions_key] = SessionService(store)
@@ -111,4 +119,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
         if keys.committer_key in app:
             await app[keys.committer_key].stop()
+        if keys.live_key in app:
+            await app[keys.live_key].stop()
         await store.close()

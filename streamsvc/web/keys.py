@@ -7,8 +7,9 @@ import weakref
 from aiohttp import web
 
 from streamsvc.config import Settings
-from streamsvc.ports import Store
+from streamsvc.ports import Bus, Store
 from streamsvc.services.checkins import CheckinService, GroupCommitter
+from streamsvc.services.live import LiveHub
 from streamsvc.services.roster import RosterService
 from streamsvc.services.sessions import SessionService
 
@@ -20,5 +21,6 @@ sessions_key = web.AppKey("sessions", SessionService)
 checkins_key = web.AppKey("checkins", CheckinService)
 committer_key = web.AppKey("committer", GroupCommitter)
 sockets_key = web.AppKey("sockets", weakref.WeakSet)
-#: The live-count hub (set once live counting is wired in); optional for the check-in path.
-live_key = web.AppKey("live", object)
+live_key = web.AppKey("live", LiveHub)
+#: A bus to use instead of the one the settings name (tests share one between two apps).
+bus_key = web.AppKey("bus", Bus)  # type: ignore[type-abstract]

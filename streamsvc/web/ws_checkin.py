@@ -41,17 +41,16 @@ async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     request.app[keys.sockets_key].add(ws)
     site: Site | None = None
-    live = request.app.get(keys.live_key)
+    live = request.app[keys.live_key]
     try:
         site = await _hello(request, ws)
         if site is None:
             return ws
-        if live is not None:
-            await live.site_connected(site, +1)
+        await live.site_connected(site, +1)
         await _serve(request, ws, site)
     finally:
         request.app[keys.sockets_key].discard(ws)
-        if site is not None and live is not None:
+        if site is not None:
             await live.site_connected(site, -1)
     return ws
 

@@ -209,12 +209,12 @@ def test_unit_counts_roll_up_a_three_level_tree():
     )
     live = state.snapshot()
     assert live["units"] == [
-        {"code": "P", "name": "Tỉnh ủy", "expected": 7, "present": 5},
-        {"code": "A", "name": "Đảng bộ A", "expected": 4, "present": 3},
-        {"code": "A1", "name": "Chi bộ A1", "expected": 2, "present": 1},
-        {"code": "A2", "name": "Chi bộ A2", "expected": 1, "present": 1},
-        {"code": "B", "name": "Đảng bộ B", "expected": 2, "present": 1},
-        {"code": "B1", "name": "Chi bộ B1", "expected": 2, "present": 1},
+        {"code": "P", "name": "Tỉnh ủy", "parent": None, "expected": 7, "present": 5},
+        {"code": "A", "name": "Đảng bộ A", "parent": "P", "expected": 4, "present": 3},
+        {"code": "A1", "name": "Chi bộ A1", "parent": "A", "expected": 2, "present": 1},
+        {"code": "A2", "name": "Chi bộ A2", "parent": "A", "expected": 1, "present": 1},
+        {"code": "B", "name": "Đảng bộ B", "parent": "P", "expected": 2, "present": 1},
+        {"code": "B1", "name": "Chi bộ B1", "parent": "B", "expected": 2, "present": 1},
     ]
     assert (live["present"], live["unexpected"]) == (5, 1)
 
@@ -319,6 +319,8 @@ def test_snapshot_has_the_contract_shape():
         "id": 1,
         "name": "Hội trường tỉnh",
         "kind": "hall",
+        "unit": SITES[0].unit,
+        "capacity": SITES[0].capacity,
         "present": 0,
         "guests": 0,
         "connected": False,
@@ -352,9 +354,9 @@ def test_delta_holds_only_what_changed():
         "guests": 0,
         "sites": [site_of(state.snapshot(), 3)],
         "units": [
-            {"code": "P", "name": "Tỉnh ủy", "expected": 7, "present": 1},
-            {"code": "B", "name": "Đảng bộ B", "expected": 2, "present": 1},
-            {"code": "B1", "name": "Chi bộ B1", "expected": 2, "present": 1},
+            {"code": "P", "name": "Tỉnh ủy", "parent": None, "expected": 7, "present": 1},
+            {"code": "B", "name": "Đảng bộ B", "parent": "P", "expected": 2, "present": 1},
+            {"code": "B1", "name": "Chi bộ B1", "parent": "B", "expected": 2, "present": 1},
         ],
         "curve": [{"minute": "2026-05-22T00:30:00Z", "checkins": 1}],
     }
@@ -407,6 +409,8 @@ def recount(audience: tuple[str, ...], events: list[Event]) -> dict[str, Any]:
                 "id": site.id,
                 "name": site.name,
                 "kind": site.kind,
+                "unit": site.unit,
+                "capacity": site.capacity,
                 "present": len({e.member for e in counting if e.site_id == site.id}),
                 "guests": heads[-1][2] if heads else 0,
                 "connected": False,
@@ -420,18 +424,24 @@ def recount(audience: tuple[str, ...], events: list[Event]) -> dict[str, Any]:
 
     units = []
 
-    def walk(code: str) -> None:
+    def walk(code: str, parent: str | None) -> None:
         mine = {m for m, unit in expected.items() if subtree_of(unit, code)}
         name = UNITS[code].name
         units.append(
-            {"code": code, "name": name, "expected": len(mine), "present": len(mine & present)}
+            {
+                "code": code,
+                "name": name,
+                "parent": parent,
+                "expected": len(mine),
+                "present": len(mine & present),
+            }
         )
         for child in sorted(c for c, unit in UNITS.items() if unit.parent == code):
-            walk(child)
+            walk(child, code)
 
     for root in dict.fromkeys(audience):
         if not any(subtree_of(root, other) for other in audience if other != root):
-            walk(root)
+            walk(root, None)
 
     minutes = Counter(event.ts.replace(second=0, microsecond=0) for event in counting)
     return {

@@ -1,0 +1,134 @@
+"""`/ws/monitor` and `GET /api/v1/sessions/{sid}/live`: the organizers' live counts.
+
+After the hello, the monitor gets a snapshot and then deltas from the hub; it may ask for a
+`resync` at any time. Each monitor has its own bounded queue and sender, so a slow one only
+ever falls behind itself (and then skips to a fresh snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from streamsvc.errors import NotFound
+from streamsvc.services.live import _SNAPSHOT, LiveHub, Monitor
+from streamsvc.services.tokens import token_matches
+from streamsvc.web import keys
+from streamsvc.web.api import _sid
+from streamsvc.web.auth import require_admin
+from streamsvc.web.jsonutil import json_response
+
+__all__ = ["live_http", "monitor_ws"]
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+MAX_FRAME = 64 * 1024
+
+
+def _error(code: str, message: str) -> str:
+    return orjson.dumps({"type": "error", "code": code, "message": message}).decode()
+
+
+async def live_http(request: web.Request) -> web.Response:
+    await require_admin(request)
+    return json_response(await request.app[keys.live_key].snapshot(_sid(request)))
+
+
+async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30)
+    await ws.prepare(request)
+    request.app[keys.sockets_key].add(ws)
+    hub: LiveHub = request.app[keys.live_key]
+    try:
+        session_id = await _hello(request, ws)
+        if session_id is None:
+            return ws
+        await _watch(hub, ws, session_id)
+    finally:
+        request.app[keys.sockets_key].discard(ws)
+    return ws
+
+
+async def _hello(request: web.Request, ws: web.WebSocketResponse) -> int | None:
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            if msg.type == WSMsgType.BINARY:
+                await ws.send_str(_error("bad_message", "frames must be JSON text"))
+                continue
+            return None
+        try:
+            data = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            await ws.send_str(_error("bad_message", "not JSON"))
+            continue
+        if not isinstance(data, dict) or data.get("type") not in ("hello", "resync"):
+            await ws.send_str(_error("bad_message", "expected a hello message"))
+            continue
+        token = data.get("token")
+        if (
+            data.get("type") != "hello"
+            or not isinstance(token, str)
+            or not token_matches(token, request.app[keys.admin_hash_key])
+        ):
+            await ws.send_str(_error("unauthorized", "send hello with the admin token"))
+            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+            return None
+        session_id = data.get("session")
+        if not isinstance(session_id, int) or isinstance(session_id, bool):
+            await ws.send_str(_error("bad_message", "hello needs the session id (an integer)"))
+            continue
+        try:
+            await request.app[keys.live_key].watched(session_id)
+        except NotFound as exc:
+            await ws.send_str(_error("not_found", exc.message))
+            await ws.close(code=CLOSE_NOT_FOUND, message=b"unknown session")
+            return None
+        return session_id
+    return None
+
+
+async def _watch(hub: LiveHub, ws: web.WebSocketResponse, session_id: int) -> None:
+    async def send(data: bytes) -> None:
+        await ws.send_frame(data, WSMsgType.TEXT)
+
+    monitor = Monitor(send)
+    _seq, first = await hub.subscribe(session_id, monitor)
+
+    async def sender() -> None:
+        await send(first)
+        while True:
+            data = await monitor.queue.get()
+            if data is _SNAPSHOT or data == _SNAPSHOT:
+                entry = hub.entry(session_id)
+                if entry is None:
+                    return
+                data = hub.snapshot_message(entry)
+            await send(data)
+
+    task = asyncio.create_task(sender())
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.BINARY:
+                    monitor.offer(_error("bad_message", "frames must be JSON text").encode())
+                    continue
+                break
+            try:
+                data = orjson.loads(msg.data)
+            except orjson.JSONDecodeError:
+                monitor.offer(_error("bad_message", "not JSON").encode())
+                continue
+            if isinstance(data, dict) and data.get("type") == "resync":
+                monitor.request_snapshot()
+            else:
+                monitor.offer(_error("bad_message", "only resync is understood here").encode())
+            if task.done():
+                break
+    finally:
+        hub.unsubscribe(session_id, monitor)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
