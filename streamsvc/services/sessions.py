@@ -89,7 +89,7 @@ class SessionService:
         known = {u.code for u in await self.store.list_units()}
         unknown = sorted({a for a in audience if a not in known})
         if unknown:
-            raise InvalidInput(
+            raise NotFound(
                 f"unknown unit(s) in audience: {', '.join(unknown)}",
                 {"field": "audience", "unknown": unknown},
                 code="unknown_unit",

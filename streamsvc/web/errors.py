@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 
 from streamsvc.errors import StreamsvcError
@@ -13,6 +14,16 @@ from streamsvc.web.jsonutil import json_response
 __all__ = ["error_middleware", "error_response"]
 
 logger = logging.getLogger(__name__)
+
+#: Errors that mean the database is out of reach, not that the request is wrong.
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -45,6 +56,9 @@ async def error_middleware(
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason or code)
+    except UNAVAILABLE as exc:
+        logger.warning("store unavailable in %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "unavailable", f"the database is unavailable: {exc}")
     except Exception:
         logger.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error; it has been logged")

@@ -1,0 +1,182 @@
+"""Live check-in over the websocket and the HTTP fallback: each contract rule, both stores."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from aiohttp import WSMsgType
+from builders import add_site, checkin, iso, now, open_session, seed_roster
+
+
+@pytest.fixture
+async def site(client, admin_headers):
+    await seed_roster(client, admin_headers)
+    session = await open_session(client, admin_headers, audience=["DB1"])
+    return await add_site(client, admin_headers, session["id"], name="Điểm cầu Ba Bể")
+
+
+async def hello(client, token: str):
+    ws = await client.ws_connect("/ws/checkin")
+    await ws.send_json({"type": "hello", "token": token, "client": "test-device"})
+    return ws, await ws.receive_json()
+
+
+async def test_hello_welcome_then_every_result_kind_in_order(client, site):
+    ws, welcome = await hello(client, site["token"])
+    assert welcome["type"] == "welcome"
+    assert welcome["site"]["id"] == site["id"]
+    assert welcome["session"]["id"] == site["session"]
+    assert welcome["server_time"].endswith("Z")
+
+    first = checkin("10000001")
+    again = checkin("10000001")
+    outsider = checkin("10000005")  # exists, not in DB1: accepted, not expected
+    batch = [
+        first,
+        checkin("99999999"),  # unknown member
+        {"type": "checkin", "id": str(uuid.uuid4()), "member": "10000002"},  # no ts
+        checkin("10000002", ts=now() - timedelta(hours=3)),  # before the window
+        checkin("10000002", ts=now() + timedelta(hours=1)),  # in the future
+        {"type": "void", "id": str(uuid.uuid4()), "target": "no-such-event"},
+        again,
+        outsider,
+        {"type": "guests", "id": str(uuid.uuid4()), "count": 12, "ts": iso(now())},
+        {"type": "checkout", "id": str(uuid.uuid4()), "member": "10000001", "ts": iso(now())},
+        first,  # the same id again in the same batch
+    ]
+    await ws.send_json({"type": "batch", "items": batch})
+    ack = await ws.receive_json()
+    assert ack["type"] == "ack"
+    results = ack["results"]
+    assert [r["id"] for r in results] == [e["id"] for e in batch]
+    assert [r["result"] for r in results] == [
+        "accepted", "rejected", "rejected", "rejected", "rejected", "rejected",
+        "accepted", "accepted", "accepted", "accepted", "duplicate",
+    ]  # fmt: skip
+    assert [r.get("reason") for r in results[1:6]] == [
+        "unknown_member", "invalid", "ts_out_of_window", "ts_out_of_window", "unknown_target",
+    ]  # fmt: skip
+    assert results[0]["member"] == {
+        "code": "10000001",
+        "full_name": "Nguyễn Văn An",
+        "unit": "CB1",
+    }
+    assert "already_present" not in results[0]
+    present = results[6]["already_present"]
+    assert present["site"] == site["id"]
+    assert present["site_name"] == "Điểm cầu Ba Bể"
+    seen = datetime.fromisoformat(present["ts"].replace("Z", "+00:00"))
+    assert abs(seen - datetime.fromisoformat(first["ts"].replace("Z", "+00:00"))) < timedelta(
+        seconds=1
+    )
+
+    await ws.send_json(first)  # a resend after reconnecting: harmless
+    assert (await ws.receive_json())["results"] == [{"id": first["id"], "result": "duplicate"}]
+    await ws.close()
+
+
+async def test_void_takes_back_a_checkin_of_this_site_only(client, admin_headers, site):
+    ws, _ = await hello(client, site["token"])
+    event = checkin("10000003")
+    await ws.send_json(event)
+    assert (await ws.receive_json())["results"][0]["result"] == "accepted"
+    void = {"type": "void", "id": str(uuid.uuid4()), "target": event["id"]}
+    await ws.send_json(void)
+    assert (await ws.receive_json())["results"][0]["result"] == "accepted"
+    # the member is no longer present: a new check-in is not "already present"
+    await ws.send_json(checkin("10000003"))
+    assert "already_present" not in (await ws.receive_json())["results"][0]
+    other = await add_site(client, admin_headers, site["session"], name="Khác")
+    ws2, _ = await hello(client, other["token"])
+    await ws2.send_json({"type": "void", "id": str(uuid.uuid4()), "target": event["id"]})
+    assert (await ws2.receive_json())["results"][0]["reason"] == "unknown_target"
+    await ws.close()
+    await ws2.close()
+
+
+async def test_bad_frames_get_bad_message_and_the_connection_stays(client, site):
+    ws, _ = await hello(client, site["token"])
+    for frame in ("not json", '{"type": "dance"}', "[1,2]", '{"type": "batch", "items": []}'):
+        await ws.send_str(frame)
+        reply = await ws.receive_json()
+        assert (reply["type"], reply["code"]) == ("error", "bad_message")
+    await ws.send_json(checkin("10000004"))
+    assert (await ws.receive_json())["results"][0]["result"] == "accepted"
+    await ws.close()
+
+
+async def test_a_frame_over_one_mebibyte_closes_with_1009(client, site):
+    ws, _ = await hello(client, site["token"])
+    await ws.send_str('{"type": "batch", "items": ["' + "x" * (1024 * 1024) + '"]}')
+    msg = await ws.receive()
+    assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+    assert ws.close_code == 1009
+
+
+@pytest.mark.parametrize("token", ["wrong", "", None])
+async def test_a_bad_token_gets_unauthorized_and_close_4401(client, site, token):
+    ws = await client.ws_connect("/ws/checkin")
+    await ws.send_json({"type": "hello", "token": token, "client": "x"})
+    reply = await ws.receive_json()
+    assert (reply["type"], reply["code"]) == ("error", "unauthorized")
+    msg = await ws.receive()
+    assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    assert ws.close_code == 4401
+
+
+async def test_events_before_hello_are_refused(client, site):
+    ws = await client.ws_connect("/ws/checkin")
+    await ws.send_json(checkin("10000001"))
+    assert (await ws.receive_json())["code"] == "unauthorized"
+    await ws.receive()
+    assert ws.close_code == 4401
+
+
+async def test_after_close_offline_events_in_the_window_are_late_uploads(
+    client, admin_headers, site
+):
+    sid = site["session"]
+    seen_before_close = checkin("10000002")
+    r = await client.post(f"/api/v1/sessions/{sid}/close", headers=admin_headers)
+    assert r.status == 200
+    late = checkin("10000004")  # ts after the close
+    headers = {"Authorization": f"Bearer {site['token']}"}
+    r = await client.post(
+        f"/api/v1/sessions/{sid}/checkins",
+        json={"items": [seen_before_close, late]},
+        headers=headers,
+    )
+    results = (await r.json())["results"]
+    assert results[0]["result"] == "accepted"
+    assert (results[1]["result"], results[1]["reason"]) == ("rejected", "session_closed")
+
+
+async def test_http_fallback_answers_exactly_like_the_websocket(client, site):
+    items = [checkin("10000001"), checkin("nope"), checkin("10000001")]
+    headers = {"Authorization": f"Bearer {site['token']}"}
+    r = await client.post(
+        f"/api/v1/sessions/{site['session']}/checkins", json={"items": items}, headers=headers
+    )
+    assert r.status == 200
+    results = (await r.json())["results"]
+    assert [x["result"] for x in results] == ["accepted", "rejected", "accepted"]
+    r = await client.post(
+        f"/api/v1/sessions/{site['session']}/checkins", json={"items": items}, headers=headers
+    )
+    assert [x["result"] for x in (await r.json())["results"]] == [
+        "duplicate",
+        "rejected",
+        "duplicate",
+    ]
+
+
+async def test_pipelined_frames_get_acks_in_order(client, site):
+    ws, _ = await hello(client, site["token"])
+    sent = [checkin(code) for code in ("10000001", "10000002", "10000003", "10000004")] * 5
+    for event in sent:
+        await ws.send_json(event)
+    acked = [(await ws.receive_json())["results"][0]["id"] for _ in sent]
+    assert acked == [e["id"] for e in sent]
+    await ws.close()
