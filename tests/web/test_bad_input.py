@@ -132,7 +132,7 @@ async def test_bad_input_gets_the_error_shape_and_changes_nothing(
 async def test_members_and_units_are_unchanged_by_a_rejected_csv(client, admin_headers, seeded):
     sid, _ = seeded
     before = await _snapshot(client, admin_headers, sid)
-    bad = "code,full_name,unit\n40000001,Ok Name,CB1\n40000002,,CB1\n".encode()
+    bad = b"code,full_name,unit\n40000001,Ok Name,CB1\n40000002,,CB1\n"
     r = await client.post(
         "/api/v1/members", data=bad, headers={**admin_headers, "Content-Type": "text/csv"}
     )

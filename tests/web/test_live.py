@@ -1,4 +1,4 @@
-"""Live counts: /ws/monitor and /live, restart, two instances over the in-process and Redis buses."""
+"""Live counts: /ws/monitor and /live, restart, two instances over in-process and Redis buses."""
 
 from __future__ import annotations
 
