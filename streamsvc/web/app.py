@@ -76,6 +76,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.settings_key] = settings
     app[keys.sockets_key] = weakref.WeakSet()
     app.cleanup_ctx.append(_services)
+    if settings.demo:
+        from streamsvc.demo.run import demo_ctx
+
+        app.cleanup_ctx.append(demo_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ws/checkin", checkin_ws)
     app.router.add_get("/ws/monitor", monitor_ws)
@@ -94,6 +98,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await store.migrate()
         admin_hash, new_admin = await ensure_admin_token(store, settings.admin_token)
         if new_admin:
+            app[keys.new_admin_token_key] = new_admin
             print(
                 f"streamsvc: admin token (shown once, keep it): {new_admin}",
                 file=sys.stderr,

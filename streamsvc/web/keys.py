@@ -16,6 +16,8 @@ from streamsvc.services.sessions import SessionService
 settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", Store)  # type: ignore[type-abstract]
 admin_hash_key = web.AppKey("admin_hash", str)
+#: An admin token made at this start (shown once; the demo puts it in its links).
+new_admin_token_key = web.AppKey("new_admin_token", str)
 roster_key = web.AppKey("roster", RosterService)
 sessions_key = web.AppKey("sessions", SessionService)
 checkins_key = web.AppKey("checkins", CheckinService)

@@ -58,10 +58,7 @@ async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
 async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None:
     """Wait for a valid hello; answer welcome, or unauthorized and close 4401."""
     async for msg in ws:
-        if msg.type != WSMsgType.TEXT:
-            if msg.type == WSMsgType.BINARY:
-                await ws.send_bytes(_error("bad_message", "frames must be JSON text"))
-                continue
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return None
         try:
             data = orjson.loads(msg.data)
@@ -121,10 +118,9 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
     sender = asyncio.create_task(send_acks())
     try:
         async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                # JSON in a binary frame is read too: some client libraries send bytes so
                 await acks.put(_dispatch(msg.data, handle, ready))
-            elif msg.type == WSMsgType.BINARY:
-                await acks.put(ready(_error("bad_message", "frames must be JSON text")))
             elif msg.type == WSMsgType.ERROR:
                 break
             if sender.done():
@@ -139,7 +135,7 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
                 sender.result()
 
 
-def _dispatch(text: str, handle: Any, ready: Any) -> asyncio.Future[bytes]:
+def _dispatch(text: str | bytes, handle: Any, ready: Any) -> asyncio.Future[bytes]:
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
