@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +44,7 @@ class GroupCommitter:
         self.writers = writers
         self.max_events = max_events
         self.on_committed = on_committed
-        self._pending: list[tuple[list[CheckinItem], asyncio.Future[list[Outcome]]]] = []
+        self._pending: deque[tuple[list[CheckinItem], asyncio.Future[list[Outcome]]]] = deque()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.commits = 0
@@ -75,7 +76,7 @@ class GroupCommitter:
     def _take(self) -> list[tuple[list[CheckinItem], asyncio.Future[list[Outcome]]]]:
         taken, count = [], 0
         while self._pending and (count == 0 or count + len(self._pending[0][0]) <= self.max_events):
-            entry = self._pending.pop(0)
+            entry = self._pending.popleft()
             taken.append(entry)
             count += len(entry[0])
         if not self._pending:
