@@ -104,7 +104,7 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
                 await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
                 return
             if not ws.closed:
-                await ws.send_str(payload.decode())
+                await ws.send_frame(payload, WSMsgType.TEXT)
 
     async def handle(events: list[Any]) -> bytes:
         results = await service.record(site, events)

@@ -38,7 +38,7 @@ async def live_http(request: web.Request) -> web.Response:
 
 
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=False)
     await ws.prepare(request)
     request.app[keys.sockets_key].add(ws)
     hub: LiveHub = request.app[keys.live_key]
