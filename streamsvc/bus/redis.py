@@ -90,6 +90,8 @@ class RedisBus:
                     logger.warning("redis bus lost: %s", exc)
                 self._failing = str(exc) or type(exc).__name__
                 first = False
+                if not ready.done():  # start anyway: check-ins must not wait for Redis
+                    ready.set_result(None)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
