@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from streamsvc import __version__
+from streamsvc import __version__, cli_export
 from streamsvc.config import Settings
 from streamsvc.errors import ImportRejected, StreamsvcError
 from streamsvc.progress import Progress
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("units", type=Path, help="CSV with header code,name,parent")
     imp.add_argument("members", type=Path, nargs="?", help="CSV with header code,full_name,unit")
     imp.add_argument("--database", help=helps["database"])
+    cli_export.add_parsers(sub, helps)
     return root
 
 
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command in cli_export.COMMANDS:
+            return cli_export.run(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "migrate":

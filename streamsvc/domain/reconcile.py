@@ -60,7 +60,8 @@ def format_utc(moment: datetime | None) -> str | None:
 class AttendanceRecord:
     """One member's attendance at one session: the contract's RECORD.
 
-    `unit` is the member's unit code and `site` the name of the site of the first check-in.
+    `unit` is the member's unit code; `site` is the id of the site of the first check-in (sites
+    are named by id in the contract) and `site_name` its name, for people reading an export.
     """
 
     member: str
@@ -68,7 +69,8 @@ class AttendanceRecord:
     unit: str
     status: Status
     form: str | None
-    site: str | None
+    site: int | None
+    site_name: str | None
     first_in: datetime | None
     last_out: datetime | None
     minutes: int
@@ -84,6 +86,7 @@ class AttendanceRecord:
             "status": self.status,
             "form": self.form,
             "site": self.site,
+            "site_name": self.site_name,
             "first_in": format_utc(self.first_in),
             "last_out": format_utc(self.last_out),
             "minutes": self.minutes,
@@ -226,6 +229,7 @@ def reconcile(
             member.unit,
             "present" if folded_bits & _CONFIRMED or first_in <= late_at else "late",
             site.kind,
+            site_id,
             site.name,
             first_in,
             last_out,
@@ -245,7 +249,7 @@ def reconcile(
         else:
             status = "absent"
         return AttendanceRecord(
-            code, member.full_name, member.unit, status, None, None, None, None, 0, (), excuse
+            code, member.full_name, member.unit, status, None, None, None, None, None, 0, (), excuse
         )
 
     def unexpected(code: str) -> Member:

@@ -483,3 +483,39 @@ class PostgresStore:
             )
         async for r in rows:
             yield Member(*r)
+
+    # -- attendance ---------------------------------------------------------------------
+    async def list_unexpected_members(self, session_id: int) -> dict[str, Member]:
+        """Members with a counted (not voided) check-in at the session who are not expected."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT frozen, audience FROM sessions WHERE id = $1", session_id
+            )
+            if row is None:
+                return {}
+            if row[0]:
+                rows = await conn.fetch(
+                    "SELECT code, full_name, unit FROM members WHERE code IN (SELECT member "
+                    "FROM events WHERE session_id = $1 AND type = 'checkin' AND NOT voided) "
+                    "AND code NOT IN (SELECT member FROM session_members WHERE session_id = $1)",
+                    session_id,
+                )
+            else:
+                rows = await conn.fetch(
+                    f"{_SUBTREE} SELECT code, full_name, unit FROM members WHERE code IN "
+                    "(SELECT member FROM events WHERE session_id = $2 AND type = 'checkin' "
+                    "AND NOT voided) AND unit NOT IN (SELECT code FROM sub)",
+                    list(load_audience(row[1])),
+                    session_id,
+                )
+        return {r[0]: Member(*r) for r in rows}
+
+    async def list_made_up(self, session_id: int) -> set[str]:
+        """Members with a counted check-in at any make-up session of this one."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT e.member FROM sessions s JOIN events e ON e.session_id = s.id "
+            "WHERE s.makeup_for = $1 AND e.type = 'checkin' AND NOT e.voided "
+            "AND e.member IS NOT NULL",
+            session_id,
+        )
+        return {r[0] for r in rows}

@@ -577,6 +577,48 @@ class SqliteStore:
         async for member in self._iterate(sql, args, lambda r: Member(*r)):
             yield member
 
+    # -- attendance ---------------------------------------------------------------------
+    async def list_unexpected_members(self, session_id: int) -> dict[str, Member]:
+        """Members with a counted (not voided) check-in at the session who are not expected."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, Member]:
+            row = conn.execute(
+                "SELECT frozen, audience FROM sessions WHERE id = ?", (session_id,)
+            ).fetchone()
+            if row is None:
+                return {}
+            checked_in = (
+                "SELECT member FROM events WHERE session_id = ? AND type = 'checkin' "
+                "AND voided = 0 AND member IS NOT NULL"
+            )
+            if row[0]:
+                sql = (
+                    f"SELECT code, full_name, unit FROM members WHERE code IN ({checked_in}) "
+                    "AND code NOT IN (SELECT member FROM session_members WHERE session_id = ?)"
+                )
+                args: tuple = (session_id, session_id)
+            else:
+                sql = (
+                    f"{_SUBTREE} SELECT code, full_name, unit FROM members "
+                    f"WHERE code IN ({checked_in}) AND unit NOT IN (SELECT code FROM sub)"
+                )
+                args = (row[1], session_id)
+            return {r[0]: Member(*r) for r in conn.execute(sql, args)}
+
+        return await self._read(run)
+
+    async def list_made_up(self, session_id: int) -> set[str]:
+        """Members with a counted check-in at any make-up session of this one."""
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT DISTINCT e.member FROM sessions s JOIN events e ON e.session_id = s.id "
+                "WHERE s.makeup_for = ? AND e.type = 'checkin' AND e.voided = 0 "
+                "AND e.member IS NOT NULL",
+                (session_id,),
+            ).fetchall()
+        )
+        return {r[0] for r in rows}
+
 
 def _existing(
     conn: sqlite3.Connection, table: str, codes: list[str], column: str = "code"

@@ -21,6 +21,7 @@ from streamsvc.services.tokens import hash_token, new_token
 from streamsvc.storage import open_store
 from streamsvc.web import keys
 from streamsvc.web.api import routes as api_routes
+from streamsvc.web.attendance_api import setup as setup_attendance
 from streamsvc.web.errors import error_middleware
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.pages import STATIC
@@ -85,6 +86,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/monitor", monitor_ws)
     app.router.add_get("/api/v1/sessions/{sid}/live", live_http)
     app.router.add_routes(api_routes)
+    setup_attendance(app)
     app.router.add_routes(page_routes)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from streamsvc.config import Settings
 from streamsvc.ports import Bus, Store
+from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.checkins import CheckinService, GroupCommitter
 from streamsvc.services.live import LiveHub
 from streamsvc.services.roster import RosterService
@@ -26,3 +27,4 @@ sockets_key = web.AppKey("sockets", weakref.WeakSet)
 live_key = web.AppKey("live", LiveHub)
 #: A bus to use instead of the one the settings name (tests share one between two apps).
 bus_key = web.AppKey("bus", Bus)  # type: ignore[type-abstract]
+attendance_key = web.AppKey("attendance", AttendanceService)

@@ -122,7 +122,7 @@ VOIDED = checkin(-5, voided=True)
 HALL_NAME = "Hội trường Huyện ủy"
 
 CASES = [
-    case("on_time", [checkin(-10)], status="present", form="hall", site=HALL_NAME,
+    case("on_time", [checkin(-10)], status="present", form="hall", site=HALL, site_name=HALL_NAME,
          first_in=at(-10), last_out=None, minutes=120, flags=()),
     case("late_by_one_second", [checkin(15 + 1 / 60)],
          status="late", first_in=at(15 + 1 / 60), minutes=104),
@@ -132,7 +132,7 @@ CASES = [
     case("out_and_back_stays_to_the_end", [checkin(0), checkout(30), checkin(40)],
          last_out=at(30), minutes=110, flags=()),
     case("void_of_the_only_checkin", [VOIDED, event("void", 0, member=None, target=VOIDED.id)],
-         status="absent", form=None, site=None, first_in=None, minutes=0, flags=()),
+         status="absent", form=None, site=None, site_name=None, first_in=None, minutes=0, flags=()),
     case("voided_checkin_then_a_real_one", [checkin(-20, voided=True), checkin(20, BRIDGE)],
          status="late", form="bridge", first_in=at(20), flags=()),
     case("second_site_overlap_counted_once",
@@ -143,7 +143,8 @@ CASES = [
     case("second_checkin_same_site_starts_nothing", [checkin(0), checkin(10), checkout(60)],
          minutes=60, flags=("left_early",)),
     case("self_study_confirmed_after_the_session", [checkin(300, SELF_STUDY)],
-         status="present", form="self_study", site="Tự nghiên cứu", minutes=0),
+         status="present", form="self_study", site=SELF_STUDY, site_name="Tự nghiên cứu",
+         minutes=0),
     case("late_then_self_study_is_present", [checkin(50, BROADCAST), checkin(200, SELF_STUDY)],
          status="present", form="broadcast", minutes=70, flags=("multi_site",)),
     case("excuse_without_checkin", [], excuses={"M1": "ốm"},
@@ -212,7 +213,8 @@ def test_record_to_json() -> None:
         "unit": "C1",
         "status": "present",
         "form": "hall",
-        "site": "Hội trường Huyện ủy",
+        "site": HALL,
+        "site_name": "Hội trường Huyện ủy",
         "first_in": "2026-05-22T01:20:00Z",
         "last_out": "2026-05-22T02:30:00Z",
         "minutes": 90,
@@ -254,7 +256,7 @@ def test_works_on_generators() -> None:
 
 
 def record(code: str, unit: str, status: Status, flags: tuple[str, ...] = ()) -> AttendanceRecord:
-    return AttendanceRecord(code, code, unit, status, None, None, None, None, 0, flags, None)
+    return AttendanceRecord(code, code, unit, status, None, None, None, None, None, 0, flags, None)
 
 
 def test_summary() -> None:
@@ -444,6 +446,7 @@ def reference(case: dict[str, Any]) -> list[AttendanceRecord]:
                 member.unit,
                 "present" if confirmed or first_in <= late_at else "late",
                 SITES[first_site].kind,
+                first_site,
                 SITES[first_site].name,
                 first_in,
                 checkouts[-1] if checkouts else None,

@@ -1,0 +1,116 @@
+"""HTTP handlers for reconciled attendance, its exports and the yearly absence report.
+
+The record lists are streamed: the status line goes out once the session is known, then the
+body as it is produced. A failure after that can no longer become an error body, so the
+connection is cut instead and the client sees a truncated download, not a complete-looking
+file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from streamsvc.services.attendance import AttendanceService, Format, parse_range
+from streamsvc.web import keys
+from streamsvc.web.auth import require_admin
+from streamsvc.web.jsonutil import json_response
+
+__all__ = ["attendance_ctx", "routes", "setup"]
+
+routes = web.RouteTableDef()
+
+_CONTENT_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def setup(app: web.Application) -> None:
+    """Add the routes, and the service once the store is open (after the app's own context)."""
+    app.router.add_routes(routes)
+    app.cleanup_ctx.append(attendance_ctx)
+
+
+async def attendance_ctx(app: web.Application) -> AsyncIterator[None]:
+    service = AttendanceService(app[keys.store_key])
+    app[keys.attendance_key] = service
+    try:
+        yield
+    finally:
+        await service.close()
+
+
+def _sid(request: web.Request) -> int:
+    raw = request.match_info["sid"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound(reason=f"session {raw} does not exist")
+    return int(raw)
+
+
+async def _stream(request: web.Request, fmt: Format) -> web.StreamResponse:
+    await require_admin(request)
+    service = request.app[keys.attendance_key]
+    session_id = _sid(request)
+    rec = await service.load(session_id)
+    response = web.StreamResponse(
+        headers={"Content-Type": _CONTENT_TYPES[fmt], "Cache-Control": "no-store"}
+    )
+    if fmt != "json":
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="session-{session_id}-attendance.{fmt}"'
+        )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    finished = False
+    try:
+        await service.export(rec, fmt, response)
+        finished = True
+    except ConnectionResetError:
+        return response  # the client went away; there is no one left to tell
+    finally:
+        if not finished and request.transport is not None:
+            request.transport.close()
+    await response.write_eof()
+    return response
+
+
+@routes.get("/api/v1/sessions/{sid}/attendance")
+async def attendance(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, "json")
+
+
+@routes.get("/api/v1/sessions/{sid}/attendance.csv")
+async def attendance_csv(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, "csv")
+
+
+@routes.get("/api/v1/sessions/{sid}/attendance.xlsx")
+async def attendance_xlsx(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, "xlsx")
+
+
+@routes.get("/api/v1/sessions/{sid}/summary")
+async def summary(request: web.Request) -> web.Response:
+    await require_admin(request)
+    service = request.app[keys.attendance_key]
+    session_id = _sid(request)
+    by_unit, total = await service.summary(await service.load(session_id))
+    return json_response(
+        {
+            "session": session_id,
+            "units": [{"code": unit.code, "name": unit.name, **s.to_json()} for unit, s in by_unit],
+            "total": total.to_json(),
+        }
+    )
+
+
+@routes.get("/api/v1/reports/absences")
+async def absences(request: web.Request) -> web.Response:
+    await require_admin(request)
+    service = request.app[keys.attendance_key]
+    start, end = parse_range(request.query.get("from"), request.query.get("to"))
+    report = await service.absences(start, end)
+    return json_response(report.to_json())
