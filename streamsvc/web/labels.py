@@ -21,4 +21,8 @@ LABELS: dict[str, dict[str, str]] = {
         "kind_broadcast": "Điểm xem truyền hình",
         "kind_self_study": "Tự học",
     },
+    # The organizer's pages (index.html, session.html).
+    "organizer": {},
+    # The coordinator's check-in page (checkin.html).
+    "checkin": {},
 }

@@ -36,3 +36,21 @@ def page(name: str) -> web.Response:
         charset="utf-8",
         headers={"Cache-Control": "no-cache"},
     )
+
+
+@routes.get("/")
+async def sessions_page(request: web.Request) -> web.Response:
+    """Sign-in and the sessions list (organizers)."""
+    return page("index.html")
+
+
+@routes.get("/sessions/{sid:\\d+}")
+async def session_page(request: web.Request) -> web.Response:
+    """One session: live dashboard, sites, excuses, closing and attendance (organizers)."""
+    return page("session.html")
+
+
+@routes.get("/checkin")
+async def checkin_page(request: web.Request) -> web.Response:
+    """The coordinator's check-in page; the site token travels in the URL fragment."""
+    return page("checkin.html")
