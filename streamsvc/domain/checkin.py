@@ -171,6 +171,10 @@ def decide_batch(
     an id is a duplicate, a void may target a check-in earlier in the group, and a
     check-in after another of the same member answers `already_present`.
     """
+    items = list(items)
+    # Only a void later in this group can target a check-in made in it: without one, there
+    # is no need to remember each new check-in as a target (a large share of the work).
+    track_targets = any(incoming.type == "void" for _, _, incoming in items)
     outcomes: list[Outcome] = []
     rows: list[Event] = []
     voids: list[str] = []
@@ -205,9 +209,10 @@ def decide_batch(
                     # rather than show a wrong site. The store's next read is exact.
                     presence.pop(key, None)
         elif event.type == "checkin":
-            targets[event.id] = TargetInfo(
-                event.id, session.id, site.id, "checkin", event.member, False
-            )
+            if track_targets:
+                targets[event.id] = TargetInfo(
+                    event.id, session.id, site.id, "checkin", event.member, False
+                )
             key = (session.id, event.member or "")
             if key not in presence:
                 presence[key] = Presence(site.id, site.name, event.ts)  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +17,8 @@ from streamsvc.services.tokens import hash_token, new_token
 __all__ = ["NewSessionData", "SessionService"]
 
 MAX_TITLE = 300
+#: How long a session read for a device's welcome is reused by the next devices.
+WELCOME_MAX_AGE = 2.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,31 @@ def _time(body: dict[str, Any], key: str) -> datetime:
 class SessionService:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._recent: dict[int, tuple[float, asyncio.Future[Session]]] = {}
+
+    async def session_for_welcome(self, session_id: int) -> Session:
+        """The session as a device's welcome shows it, read at most every couple of seconds.
+
+        When thousands of sites connect in the same minute, each welcome would otherwise
+        recount `expected` over the audience subtrees (milliseconds at a province's size);
+        concurrent hellos share one read. A close on this instance is seen at once; elsewhere
+        within `WELCOME_MAX_AGE`. Check-ins never depend on this copy.
+        """
+        now = time.monotonic()
+        held = self._recent.get(session_id)
+        if held is not None and now - held[0] < WELCOME_MAX_AGE:
+            future = held[1]
+            if not future.done() or future.exception() is None:
+                return await asyncio.shield(future)
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        future = asyncio.ensure_future(self.get_session(session_id))
+        self._recent[session_id] = (now, future)
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            self._recent.pop(session_id, None)
+            raise
 
     async def create_session(self, body: Any) -> Session:
         body = _require_dict(body)
@@ -110,7 +139,9 @@ class SessionService:
         return await self.store.list_sessions()
 
     async def close_session(self, session_id: int, now: datetime | None = None) -> Session:
+        self._recent.pop(session_id, None)
         session = await self.store.close_session(session_id, now or datetime.now(UTC))
+        self._recent.pop(session_id, None)
         if session is None:
             raise NotFound(f"session {session_id} does not exist", code="unknown_session")
         return session

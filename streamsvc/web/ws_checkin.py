@@ -72,7 +72,7 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
             if data.get("type") != "hello":
                 raise Unauthorized("send hello with the site token first")
             site = await request.app[keys.checkins_key].site_for_token(data.get("token"))
-            session = await request.app[keys.sessions_key].get_session(site.session_id)
+            session = await request.app[keys.sessions_key].session_for_welcome(site.session_id)
         except Unauthorized as exc:
             await ws.send_str(_error("unauthorized", exc.message).decode())
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
@@ -93,34 +93,34 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
 
 async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) -> None:
     service = request.app[keys.checkins_key]
-    acks: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(PIPELINE)
+    # Each entry is an ack already encoded (an error) or the results still being committed.
+    acks: asyncio.Queue[bytes | asyncio.Future[list[dict[str, Any]]] | None] = asyncio.Queue(
+        PIPELINE
+    )
 
     async def send_acks() -> None:
         while (pending := await acks.get()) is not None:
-            try:
-                payload = await pending
-            except Exception as exc:  # the store failed: no ack, the device resends
-                logger.warning("site %s: commit failed, closing: %s", site.id, exc)
-                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
-                return
+            if isinstance(pending, bytes):
+                payload = pending
+            else:
+                try:
+                    payload = orjson.dumps({"type": "ack", "results": await pending})
+                except Exception as exc:  # the store failed: no ack, the device resends
+                    logger.warning("site %s: commit failed, closing: %s", site.id, exc)
+                    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
+                    return
             if not ws.closed:
                 await ws.send_frame(payload, WSMsgType.TEXT)
 
-    async def handle(events: list[Any]) -> bytes:
-        results = await service.record(site, events)
-        return orjson.dumps({"type": "ack", "results": results})
-
-    def ready(payload: bytes) -> asyncio.Future[bytes]:
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        future.set_result(payload)
-        return future
+    def handle(events: list[Any]) -> asyncio.Future[list[dict[str, Any]]]:
+        return service.start_record(site, events)
 
     sender = asyncio.create_task(send_acks())
     try:
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 # JSON in a binary frame is read too: some client libraries send bytes so
-                await acks.put(_dispatch(msg.data, handle, ready))
+                await acks.put(_dispatch(msg.data, handle))
             elif msg.type == WSMsgType.ERROR:
                 break
             if sender.done():
@@ -135,19 +135,20 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
                 sender.result()
 
 
-def _dispatch(text: str | bytes, handle: Any, ready: Any) -> asyncio.Future[bytes]:
+def _dispatch(text: str | bytes, handle: Any) -> bytes | asyncio.Future[list[dict[str, Any]]]:
+    """What to ack for one frame: an error now, or the results once committed."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return ready(_error("bad_message", "not JSON"))
+        return _error("bad_message", "not JSON")
     kind = data.get("type") if isinstance(data, dict) else None
     if kind in EVENT_TYPES:
-        return asyncio.ensure_future(handle([data]))
+        return handle([data])
     if kind == "batch":
         items = data.get("items")
         if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
-            return ready(_error("bad_message", f"a batch holds 1 to {MAX_BATCH} events"))
-        return asyncio.ensure_future(handle(items))
+            return _error("bad_message", f"a batch holds 1 to {MAX_BATCH} events")
+        return handle(items)
     if kind == "hello":
-        return ready(_error("bad_message", "already said hello"))
-    return ready(_error("bad_message", "unknown message type"))
+        return _error("bad_message", "already said hello")
+    return _error("bad_message", "unknown message type")

@@ -180,3 +180,16 @@ async def test_pipelined_frames_get_acks_in_order(client, site):
     acked = [(await ws.receive_json())["results"][0]["id"] for _ in sent]
     assert acked == [e["id"] for e in sent]
     await ws.close()
+
+
+async def test_a_device_connecting_after_the_close_is_told_the_session_is_closed(
+    client, admin_headers, site
+):
+    ws, welcome = await hello(client, site["token"])
+    assert welcome["session"]["state"] == "open"
+    await ws.close()
+    r = await client.post(f"/api/v1/sessions/{site['session']}/close", headers=admin_headers)
+    assert r.status == 200
+    ws, welcome = await hello(client, site["token"])
+    assert welcome["session"]["state"] == "closed"
+    await ws.close()
