@@ -7,6 +7,7 @@ instance still lands once, and the loser answers `duplicate`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,15 @@ from streamsvc.storage import migrations
 from streamsvc.storage.common import dump_audience, like_pattern, load_audience, search_text
 
 __all__ = ["PostgresStore"]
+
+logger = logging.getLogger(__name__)
+
+DEADLOCK_RETRIES = 3
+
+
+def _event_id(event: Event) -> str:
+    return event.id
+
 
 _SUBTREE = """
 WITH RECURSIVE sub(code) AS (
@@ -358,9 +368,26 @@ class PostgresStore:
     async def commit_events(
         self, items: Sequence[CheckinItem], decide: Decider, now: datetime
     ) -> tuple[list[Outcome], list[Event]]:
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                return await self._commit_events(items, decide, now)
+            except asyncpg.exceptions.DeadlockDetectedError:
+                # Writers insert in id order, so this should not happen; if another writer
+                # still crosses ours, the whole group is decided again on fresh facts.
+                if attempt == DEADLOCK_RETRIES - 1:
+                    raise
+                logger.warning("deadlock on a group of %d events; retrying", len(items))
+        raise AssertionError("unreachable")
+
+    async def _commit_events(
+        self, items: Sequence[CheckinItem], decide: Decider, now: datetime
+    ) -> tuple[list[Outcome], list[Event]]:
         async with self.pool.acquire() as conn, conn.transaction():
             facts = await self._facts(conn, items)
-            outcomes, rows, voids = decide(items, facts, now)
+            outcomes, decided, voids = decide(items, facts, now)
+            # One order for every writer (by id), so two transactions inserting the same ids
+            # wait for each other instead of deadlocking.
+            rows = sorted(decided, key=_event_id)
             if rows:
                 inserted = await conn.fetch(
                     "INSERT INTO events (id, session_id, site_id, type, ts, received_at, member, "
@@ -381,7 +408,7 @@ class PostgresStore:
                 if len(inserted) != len(rows):
                     # Another instance stored some of these ids between our read and write.
                     won = {r[0] for r in inserted}
-                    rows = [e for e in rows if e.id in won]
+                    decided = [e for e in decided if e.id in won]
                     lost = {it[2].id for it in items} - won
                     for outcome in outcomes:
                         if outcome.id in lost and outcome.result == "accepted":
@@ -392,9 +419,9 @@ class PostgresStore:
                             )
             if voids:
                 await conn.execute(
-                    "UPDATE events SET voided = TRUE WHERE id = ANY($1::text[])", voids
+                    "UPDATE events SET voided = TRUE WHERE id = ANY($1::text[])", sorted(voids)
                 )
-        return outcomes, rows
+        return outcomes, decided
 
     async def _facts(self, conn: Any, items: Sequence[CheckinItem]) -> Facts:
         ids = [it[2].id for it in items]
