@@ -54,11 +54,8 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
 
 async def _hello(request: web.Request, ws: web.WebSocketResponse) -> int | None:
     async for msg in ws:
-        if msg.type != WSMsgType.TEXT:
-            if msg.type == WSMsgType.BINARY:
-                await ws.send_str(_error("bad_message", "frames must be JSON text"))
-                continue
-            return None
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return None  # JSON in a binary frame is read too, as on /ws/checkin
         try:
             data = orjson.loads(msg.data)
         except orjson.JSONDecodeError:
@@ -111,10 +108,7 @@ async def _watch(hub: LiveHub, ws: web.WebSocketResponse, session_id: int) -> No
     task = asyncio.create_task(sender())
     try:
         async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                if msg.type == WSMsgType.BINARY:
-                    monitor.offer(_error("bad_message", "frames must be JSON text").encode())
-                    continue
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 break
             try:
                 data = orjson.loads(msg.data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import orjson
 import pytest
 from aiohttp import WSMsgType
 from builders import add_site, checkin, iso, now, open_session, seed_roster
@@ -48,6 +49,20 @@ async def setup(client, admin_headers):
     session = await open_session(client, admin_headers, audience=["DB1"])
     site = await add_site(client, admin_headers, session["id"], kind="broadcast", unit="DB1")
     return session, site
+
+
+async def test_a_monitor_speaking_json_in_binary_frames_is_understood(client, setup):
+    session, _site = setup
+    ws = await client.ws_connect("/ws/monitor")
+    hello = {"type": "hello", "token": ADMIN, "session": session["id"]}
+    await ws.send_bytes(orjson.dumps(hello))
+    first = await ws.receive_json()
+    assert first["type"] == "snapshot"
+    await ws.send_bytes(orjson.dumps({"type": "resync"}))
+    again = await asyncio.wait_for(ws.receive_json(), 10)
+    assert again["type"] == "snapshot"
+    assert again["live"]["expected"] == first["live"]["expected"] == 4
+    await ws.close()
 
 
 async def test_snapshot_then_deltas_with_seq_carrying_what_changed(client, setup):
