@@ -189,6 +189,10 @@ class _Bridge:
             raise ExportCancelled
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         self._pending = future
+        if self._cancelled.is_set():
+            # `cancel` may have run between the check above and `_pending` being set (the
+            # coroutine can start on the loop first): it found nothing to interrupt.
+            future.cancel()
         try:
             return future.result()
         except concurrent.futures.CancelledError:
