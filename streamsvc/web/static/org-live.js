@@ -1,0 +1,110 @@
+// The `/ws/monitor` client: hello → snapshot → deltas in `seq` order; a gap asks for a resync.
+// It reconnects with jittered exponential backoff (reset once a snapshot arrives), so a server
+// restart shows as "not live" and then the same numbers again, read back from the store.
+
+const BACKOFF_FIRST = 500; // ms
+const BACKOFF_MAX = 8000;
+const CLOSE_UNAUTHORIZED = 4401;
+const CLOSE_NOT_FOUND = 4404;
+
+export class LiveConnection {
+  /**
+   * handlers: onSnapshot(live), onDelta(delta), onState("connecting" | "live" | "offline"),
+   * onFatal(code) when retrying cannot help (a bad token, an unknown session).
+   */
+  constructor(sessionId, getToken, handlers) {
+    this.sessionId = sessionId;
+    this.getToken = getToken;
+    this.handlers = handlers;
+    this.ws = null;
+    this.seq = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.stopped = false;
+    window.addEventListener("online", () => this.reconnectNow());
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.reconnectNow();
+    });
+  }
+
+  start() {
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
+  }
+
+  reconnectNow() {
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    this.connect();
+  }
+
+  connect() {
+    this.timer = null;
+    if (this.stopped) return;
+    this.handlers.onState(this.attempt ? "offline" : "connecting");
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${location.host}/ws/monitor`);
+    this.ws = ws;
+    this.seq = null;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: "hello", token: this.getToken(), session: this.sessionId }));
+    };
+    ws.onmessage = (event) => this.receive(ws, event.data);
+    ws.onerror = () => {}; // a close always follows; that is where we retry
+    ws.onclose = (event) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.seq = null;
+      if (this.stopped) return;
+      if (event.code === CLOSE_UNAUTHORIZED || event.code === CLOSE_NOT_FOUND) {
+        this.stopped = true;
+        this.handlers.onFatal(event.code === CLOSE_UNAUTHORIZED ? "unauthorized" : "not_found");
+        return;
+      }
+      this.handlers.onState("offline");
+      this.schedule();
+    };
+  }
+
+  schedule() {
+    if (this.stopped || this.timer) return;
+    const ceiling = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** this.attempt);
+    this.attempt += 1;
+    // "equal jitter": never less than half the step, so a restart is not hammered in lockstep
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  receive(ws, raw) {
+    let msg;
+    try {
+      msg = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    if (msg.type === "snapshot") {
+      this.seq = msg.seq;
+      this.attempt = 0;
+      this.handlers.onSnapshot(msg.live);
+      this.handlers.onState("live");
+    } else if (msg.type === "delta") {
+      if (this.seq === null || msg.seq <= this.seq) return; // waiting for a snapshot, or old
+      if (msg.seq !== this.seq + 1) {
+        this.seq = null; // ignore deltas until the fresh snapshot
+        ws.send(JSON.stringify({ type: "resync" }));
+        return;
+      }
+      this.seq = msg.seq;
+      this.handlers.onDelta(msg);
+    } else if (msg.type === "error" && (msg.code === "unauthorized" || msg.code === "not_found")) {
+      this.stopped = true;
+      this.handlers.onFatal(msg.code);
+    }
+  }
+}

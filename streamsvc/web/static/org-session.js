@@ -1,0 +1,500 @@
+// One session at `/sessions/{sid}`: the live dashboard, sites and their coordinator tokens,
+// excuses, closing, and the reconciled attendance with its downloads.
+
+import qrcode from "./vendor/qrcode-generator.mjs";
+import { drawCurve } from "./org-chart.js";
+import {
+  $,
+  api,
+  clearToken,
+  el,
+  explain,
+  fmtDateTime,
+  fmtInt,
+  fmtPct,
+  getToken,
+  message,
+  ratio,
+  show,
+  signIn,
+  t,
+  unitTree,
+} from "./org-common.js";
+import { LiveConnection } from "./org-live.js";
+
+const KINDS = ["hall", "bridge", "broadcast", "self_study"];
+const MINUTE = 60_000;
+
+const state = {
+  sid: Number(location.pathname.split("/").pop()),
+  session: null,
+  tree: null, // the whole unit tree (GET /api/v1/units)
+  live: null, // expected, present, guests, unexpected
+  sites: new Map(),
+  units: new Map(), // LIVE units by code, in LIVE's depth-first order
+  curve: new Map(), // minute (ISO) -> check-ins
+  focus: null, // the unit whose children the unit table shows; null: the audience roots
+  connection: null,
+};
+
+// -- the live dashboard -------------------------------------------------------------------
+
+function setLiveState(kind) {
+  const pill = $("live-status");
+  pill.dataset.state = kind;
+  pill.textContent = t(kind === "live" ? "live" : kind === "offline" ? "not_live" : "connecting");
+  $("numbers").dataset.stale = String(kind !== "live");
+  const banner = $("live-banner");
+  if (kind === "offline" || (kind === "connecting" && state.live)) {
+    banner.textContent = t(kind === "offline" ? "not_live_banner" : "connecting_banner");
+    show(banner, true);
+  } else {
+    show(banner, false);
+  }
+}
+
+function setLive(node, text, value) {
+  node.textContent = text;
+  node.dataset.value = String(value);
+}
+
+function renderNumbers() {
+  const { present, expected, guests, unexpected } = state.live;
+  const rate = ratio(present, expected);
+  setLive(document.querySelector('[data-live="present"]'), fmtInt(present), present);
+  setLive(document.querySelector('[data-live="expected"]'), fmtInt(expected), expected);
+  setLive(document.querySelector('[data-live="rate"]'), fmtPct(rate), rate.toFixed(4));
+  setLive(document.querySelector('[data-live="guests"]'), fmtInt(guests), guests);
+  setLive(document.querySelector('[data-live="unexpected"]'), fmtInt(unexpected), unexpected);
+  $("rate-bar").style.width = `${Math.min(100, rate * 100)}%`;
+  $("rate-bar").classList.toggle("done", expected > 0 && present >= expected);
+  const missing = Math.max(0, expected - present);
+  $("rate-goal").textContent = missing ? t("goal_missing", { n: fmtInt(missing) }) : t("goal_reached");
+}
+
+function bar(part, whole) {
+  const r = ratio(part, whole);
+  return el(
+    "div",
+    { className: "bar" + (whole > 0 && part >= whole ? " done" : "") },
+    el("div", { className: "bar-fill", style: { width: `${Math.min(100, r * 100)}%` } }),
+  );
+}
+
+function renderUnits() {
+  const units = [...state.units.values()];
+  if (state.focus && !state.units.has(state.focus)) state.focus = null;
+  const rows = units.filter((u) => (u.parent || null) === state.focus);
+  const hasChildren = new Set(units.map((u) => u.parent).filter(Boolean));
+
+  const crumbs = $("unit-crumbs");
+  crumbs.replaceChildren();
+  crumbs.setAttribute("aria-label", t("units_path"));
+  const chain = [];
+  for (let code = state.focus; code; code = state.units.get(code)?.parent) chain.unshift(code);
+  const crumb = (label, code, current) =>
+    current
+      ? el("span", { className: "crumb current" }, label)
+      : el("button", { type: "button", className: "crumb link-button", onclick: () => focusUnit(code) }, label);
+  crumbs.append(crumb(t("units_all"), null, chain.length === 0));
+  chain.forEach((code, i) => crumbs.append(crumb(state.units.get(code).name, code, i === chain.length - 1)));
+
+  const body = $("units-body");
+  body.replaceChildren();
+  for (const u of rows) {
+    const name = hasChildren.has(u.code)
+      ? el("button", { type: "button", className: "link-button drill", onclick: () => focusUnit(u.code), title: t("drill_down") }, u.name)
+      : el("span", {}, u.name);
+    body.append(
+      el(
+        "tr",
+        { dataset: { unit: u.code, present: String(u.present), expected: String(u.expected) } },
+        el("td", {}, name, el("span", { className: "code" }, u.code)),
+        el("td", { className: "n" }, `${fmtInt(u.present)} / ${fmtInt(u.expected)}`),
+        el("td", {}, el("div", { className: "rate-cell" }, bar(u.present, u.expected), el("span", { className: "pct" }, fmtPct(ratio(u.present, u.expected))))),
+      ),
+    );
+  }
+  if (!rows.length) body.append(el("tr", {}, el("td", { colSpan: 3, className: "message" }, t("no_units"))));
+}
+
+function focusUnit(code) {
+  state.focus = code;
+  renderUnits();
+}
+
+function minutesSince(iso) {
+  if (!iso) return t("never");
+  const minutes = Math.floor((Date.now() - Date.parse(iso)) / MINUTE);
+  return minutes < 1 ? t("just_now") : t("minutes_ago", { n: fmtInt(minutes) });
+}
+
+function renderSites() {
+  const body = $("sites-body");
+  body.replaceChildren();
+  const sites = [...state.sites.values()].sort((a, b) => a.id - b.id);
+  for (const s of sites) {
+    const count = el("td", { className: "n" }, fmtInt(s.present));
+    if (s.guests) count.append(el("span", { className: "guests" }, t("plus_guests", { n: fmtInt(s.guests) })));
+    if (s.capacity) count.append(el("span", { className: "capacity" }, t("of_capacity", { n: fmtInt(s.capacity) })));
+    body.append(
+      el(
+        "tr",
+        {
+          className: s.connected ? "" : "silent",
+          dataset: { siteId: String(s.id), connected: String(s.connected), present: String(s.present) },
+        },
+        el("td", {}, s.name),
+        el("td", {}, t("kind_" + s.kind)),
+        count,
+        el("td", {}, el("span", { className: "dot " + (s.connected ? "on" : "off") }), s.connected ? t("site_connected") : t("site_silent")),
+        el("td", { className: "since" }, minutesSince(s.last_event_at)),
+      ),
+    );
+  }
+  show($("sites-empty"), sites.length === 0);
+  show($("sites-table"), sites.length > 0);
+}
+
+function renderCurve() {
+  const curve = [...state.curve.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([minute, checkins]) => ({ minute, checkins }));
+  const until = state.session.closed_at ? Date.parse(state.session.closed_at) : null;
+  drawCurve($("curve"), curve, state.session.starts_at, until);
+}
+
+function onSnapshot(live) {
+  state.live = live;
+  state.sites = new Map(live.sites.map((s) => [s.id, s]));
+  state.units = new Map(live.units.map((u) => [u.code, u]));
+  state.curve = new Map((live.curve || []).map((p) => [p.minute, p.checkins]));
+  renderAll();
+}
+
+function onDelta(delta) {
+  for (const key of ["present", "unexpected", "guests"]) {
+    if (key in delta) state.live[key] = delta[key];
+  }
+  for (const s of delta.sites || []) state.sites.set(s.id, s);
+  for (const u of delta.units || []) state.units.set(u.code, u);
+  for (const p of delta.curve || []) {
+    if (p.checkins) state.curve.set(p.minute, p.checkins);
+    else state.curve.delete(p.minute);
+  }
+  renderAll();
+}
+
+function renderAll() {
+  renderNumbers();
+  renderUnits();
+  renderSites();
+  renderCurve();
+}
+
+function onFatal(code) {
+  setLiveState("offline");
+  if (code === "unauthorized") {
+    clearToken("token_rejected");
+    location.reload();
+  } else {
+    message($("page-error"), t("error_unknown_session"), "error");
+  }
+}
+
+// -- the session head -----------------------------------------------------------------------
+
+function renderSession() {
+  const s = state.session;
+  document.title = `${s.title} · ${t("app_name")}`;
+  $("session-title").textContent = s.title;
+  $("session-when").textContent = t("session_when", {
+    starts: fmtDateTime(s.starts_at),
+    ends: fmtDateTime(s.ends_at),
+    late: fmtInt(s.late_after_minutes),
+  });
+  const badge = $("session-state");
+  badge.textContent = t("state_" + s.state);
+  badge.className = `badge state-${s.state}`;
+  const names = s.audience.map((code) => state.tree?.byCode.get(code)?.name || code);
+  $("session-audience").textContent = names.length
+    ? t("audience_is", { units: names.join(", ") })
+    : s.makeup_for
+      ? t("audience_makeup", { id: s.makeup_for })
+      : "";
+  const closed = s.state === "closed";
+  show($("close-session"), !closed);
+  show($("preview-summary"), !closed);
+  $("close-hint").textContent = closed ? t("closed_at", { at: fmtDateTime(s.closed_at) }) : t("close_hint");
+  show($("new-site-toggle"), !closed);
+  if (closed) show($("site-form"), false);
+}
+
+// -- sites and their coordinator tokens -----------------------------------------------------
+
+function fillSiteForm() {
+  const kind = $("s-kind");
+  kind.replaceChildren(...KINDS.map((k) => el("option", { value: k }, t("kind_" + k))));
+  const unit = $("s-unit");
+  unit.replaceChildren(el("option", { value: "" }, t("unit_none")));
+  for (const u of state.tree?.ordered || []) {
+    unit.append(el("option", { value: u.code }, "\u00a0\u00a0".repeat(u.depth) + u.name));
+  }
+}
+
+async function registerSite(event) {
+  event.preventDefault();
+  const error = $("site-error");
+  message(error, "");
+  const capacity = $("s-capacity").value;
+  try {
+    const site = await api(`/api/v1/sessions/${state.sid}/sites`, {
+      method: "POST",
+      body: {
+        name: $("s-name").value.trim(),
+        kind: $("s-kind").value,
+        unit: $("s-unit").value || null,
+        capacity: capacity === "" ? null : Number(capacity),
+      },
+    });
+    $("site-form").reset();
+    show($("site-form"), false);
+    showToken(site);
+  } catch (exc) {
+    message(error, explain(exc), "error");
+  }
+}
+
+function showToken(site) {
+  const link = `${location.origin}/checkin#token=${encodeURIComponent(site.token)}`;
+  $("site-token-title").textContent = t("site_registered", { name: site.name });
+  $("site-token").textContent = site.token;
+  $("site-link").textContent = link;
+  $("site-link").href = link;
+  const qr = qrcode(0, "M");
+  qr.addData(link);
+  qr.make();
+  // the library escapes what it puts in the markup; the link is ours
+  $("site-qr").innerHTML = qr.createSvgTag({ cellSize: 4, margin: 16, scalable: true, title: t("qr_title", { name: site.name }) });
+  show($("site-copied"), false);
+  show($("site-token-panel"), true);
+  $("site-token-panel").scrollIntoView({ block: "nearest" });
+}
+
+function hideToken() {
+  // the token is shown once: take it out of the page when the organizer is done with it
+  $("site-token").textContent = "";
+  $("site-link").textContent = "";
+  $("site-link").removeAttribute("href");
+  $("site-qr").replaceChildren();
+  show($("site-token-panel"), false);
+}
+
+async function copyLink() {
+  const link = $("site-link").textContent;
+  try {
+    await navigator.clipboard.writeText(link);
+  } catch {
+    // no clipboard outside a secure context: select the link so that the person can copy it
+    const range = document.createRange();
+    range.selectNodeContents($("site-link"));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+  }
+  show($("site-copied"), true);
+}
+
+function printToken() {
+  document.body.classList.add("print-token");
+  window.print();
+  document.body.classList.remove("print-token");
+}
+
+// -- excuses ----------------------------------------------------------------------------
+
+let excuseMember = null;
+
+async function searchMembers(event) {
+  event.preventDefault();
+  const q = $("member-q").value.trim();
+  const list = $("member-results");
+  message($("excuse-message"), "");
+  list.replaceChildren();
+  if (!q) return;
+  try {
+    const data = await api(`/api/v1/members?q=${encodeURIComponent(q)}&limit=20`);
+    if (!data.members.length) {
+      list.append(el("li", { className: "message" }, t("no_members_found")));
+      return;
+    }
+    for (const m of data.members) {
+      const unit = state.tree?.byCode.get(m.unit)?.name || m.unit;
+      list.append(
+        el(
+          "li",
+          { dataset: { member: m.code } },
+          el("span", { className: "who" }, el("strong", {}, m.full_name), el("span", { className: "code" }, m.code), el("span", { className: "hint" }, unit)),
+          el("button", { type: "button", className: "small", onclick: () => pickMember(m) }, t("choose")),
+        ),
+      );
+    }
+    if (data.total > data.members.length) {
+      list.append(el("li", { className: "hint" }, t("more_members", { n: fmtInt(data.total - data.members.length) })));
+    }
+  } catch (exc) {
+    message($("excuse-message"), explain(exc), "error");
+  }
+}
+
+function pickMember(member) {
+  excuseMember = member;
+  $("excuse-member").textContent = `${member.full_name} (${member.code})`;
+  show($("excuse-form"), true);
+  $("excuse-reason").focus();
+}
+
+async function recordExcuse(event) {
+  event.preventDefault();
+  if (!excuseMember) return;
+  const out = $("excuse-message");
+  try {
+    await api(`/api/v1/sessions/${state.sid}/excuses`, {
+      method: "POST",
+      body: { member: excuseMember.code, reason: $("excuse-reason").value.trim() },
+    });
+    message(out, t("excuse_recorded", { name: excuseMember.full_name }), "ok");
+    excuseMember = null;
+    $("excuse-form").reset();
+    show($("excuse-form"), false);
+    $("member-results").replaceChildren();
+    $("member-q").value = "";
+    if (!$("summary").hidden) await loadSummary();
+  } catch (exc) {
+    message(out, explain(exc), "error");
+  }
+}
+
+// -- closing and the reconciled attendance --------------------------------------------------
+
+async function closeSession() {
+  const error = $("close-error");
+  message(error, "");
+  try {
+    state.session = await api(`/api/v1/sessions/${state.sid}/close`, { method: "POST" });
+    renderSession();
+    await loadSummary();
+  } catch (exc) {
+    message(error, explain(exc), "error");
+  }
+}
+
+async function loadSummary() {
+  const data = await api(`/api/v1/sessions/${state.sid}/summary`);
+  const closed = state.session.state === "closed";
+  $("summary-title").textContent = t(closed ? "summary_title" : "summary_preview_title");
+  const row = (name, s, attrs = {}, depth = 0) =>
+    el(
+      "tr",
+      attrs,
+      el("td", { style: { paddingLeft: `${0.5 + depth * 1.1}rem` } }, name),
+      el("td", { className: "n" }, fmtInt(s.expected)),
+      el("td", { className: "n" }, fmtInt(s.present)),
+      el("td", { className: "n" }, fmtInt(s.late)),
+      el("td", { className: "n" }, fmtInt(s.excused)),
+      el("td", { className: "n" }, fmtInt(s.made_up)),
+      el("td", { className: "n" + (s.absent ? " warn" : "") }, fmtInt(s.absent)),
+      el("td", { className: "n" }, fmtPct(s.rate)),
+    );
+  $("summary-body").replaceChildren(
+    ...data.units.map((u) => row(u.name, u, { dataset: { summaryUnit: u.code } }, state.tree?.byCode.get(u.code)?.depth || 0)),
+  );
+  $("summary-total").replaceChildren(row(t("total"), data.total, { dataset: { summaryUnit: "" }, className: "total" }));
+  show($("summary"), true);
+}
+
+async function download(format) {
+  const error = $("download-error");
+  message(error, "");
+  try {
+    const response = await api(`/api/v1/sessions/${state.sid}/attendance.${format}`, { raw: true });
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const name = /filename="([^"]+)"/.exec(disposition)?.[1] || `session-${state.sid}-attendance.${format}`;
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (exc) {
+    message(error, explain(exc), "error");
+  }
+}
+
+// -- wiring -------------------------------------------------------------------------------
+
+async function start(session) {
+  state.session = session;
+  try {
+    state.tree = unitTree((await api("/api/v1/units")).units);
+  } catch {
+    state.tree = null; // names fall back to codes
+  }
+  renderSession();
+  fillSiteForm();
+
+  $("new-site-toggle").addEventListener("click", () => {
+    show($("site-form"), $("site-form").hidden);
+    if (!$("site-form").hidden) $("s-name").focus();
+  });
+  $("site-form").addEventListener("submit", registerSite);
+  $("site-copy").addEventListener("click", copyLink);
+  $("site-print").addEventListener("click", printToken);
+  $("site-token-done").addEventListener("click", hideToken);
+  $("member-search").addEventListener("submit", searchMembers);
+  $("excuse-form").addEventListener("submit", recordExcuse);
+  $("close-session").addEventListener("click", () => $("close-dialog").showModal());
+  $("close-dialog").addEventListener("close", () => {
+    if ($("close-dialog").returnValue === "close") closeSession();
+  });
+  $("preview-summary").addEventListener("click", () =>
+    loadSummary().catch((exc) => message($("close-error"), explain(exc), "error")),
+  );
+  $("download-csv").addEventListener("click", () => download("csv"));
+  $("download-xlsx").addEventListener("click", () => download("xlsx"));
+  setInterval(() => {
+    if (!state.live) return;
+    renderSites(); // "minutes since the last event" moves on without events
+    renderCurve();
+  }, 30_000);
+
+  if (session.state === "closed") {
+    loadSummary().catch((exc) => message($("close-error"), explain(exc), "error"));
+  }
+
+  state.connection = new LiveConnection(state.sid, getToken, {
+    onSnapshot,
+    onDelta,
+    onState: setLiveState,
+    onFatal,
+  });
+  state.connection.start();
+}
+
+export async function sessionPage() {
+  document.title = t("app_name");
+  setLiveState("connecting");
+  await signIn(async () => {
+    try {
+      return await api(`/api/v1/sessions/${state.sid}`);
+    } catch (exc) {
+      if (exc.status === 404) {
+        message($("page-error"), t("error_unknown_session"), "error");
+        return null;
+      }
+      throw exc;
+    }
+  }, async (session) => {
+    if (session) await start(session);
+    else show($("app"), false);
+  });
+}
