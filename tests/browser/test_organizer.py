@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from .conftest import LAPTOP, PHONE, BrowserErrors
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "dashboard.png"
 TIMEOUT_MS = 15_000
 # Chromium's own line for a websocket that cannot connect; expected only while the server is
 # deliberately down.
@@ -155,8 +153,6 @@ async def _walk(page: Any, server: ServerProcess, errors: BrowserErrors, artifac
         assert await page.evaluate("window.__sameDocument === true")
 
         await page.screenshot(path=artifacts / "dashboard-laptop.png", full_page=True)
-        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(artifacts / "dashboard-laptop.png", DOCS_SCREENSHOT)
         await page.set_viewport_size(PHONE)
         await page.screenshot(path=artifacts / "dashboard-phone.png", full_page=True)
         width = await page.evaluate("document.documentElement.scrollWidth")

@@ -84,8 +84,11 @@ function bar(part, whole) {
 function renderUnits() {
   const units = [...state.units.values()];
   if (state.focus && !state.units.has(state.focus)) state.focus = null;
-  const rows = units.filter((u) => (u.parent || null) === state.focus);
+  let rows = units.filter((u) => (u.parent || null) === state.focus);
   const hasChildren = new Set(units.map((u) => u.parent).filter(Boolean));
+  // One root (a province's whole committee) says little alone: show its children under it.
+  const single = state.focus === null && rows.length === 1 ? rows[0].code : null;
+  if (single) rows = [rows[0], ...units.filter((u) => u.parent === single)];
 
   const crumbs = $("unit-crumbs");
   crumbs.replaceChildren();
@@ -108,7 +111,10 @@ function renderUnits() {
     body.append(
       el(
         "tr",
-        { dataset: { unit: u.code, present: String(u.present), expected: String(u.expected) } },
+        {
+          className: single && u.code !== single ? "child" : "",
+          dataset: { unit: u.code, present: String(u.present), expected: String(u.expected) },
+        },
         el("td", {}, name, el("span", { className: "code" }, u.code)),
         el("td", { className: "n" }, `${fmtInt(u.present)} / ${fmtInt(u.expected)}`),
         el("td", {}, el("div", { className: "rate-cell" }, bar(u.present, u.expected), el("span", { className: "pct" }, fmtPct(ratio(u.present, u.expected))))),
