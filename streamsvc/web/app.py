@@ -26,6 +26,7 @@ from streamsvc.web.errors import error_middleware
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.pages import STATIC
 from streamsvc.web.pages import routes as page_routes
+from streamsvc.web.site_api import setup as setup_site_api
 from streamsvc.web.ws_checkin import checkin_ws
 from streamsvc.web.ws_monitor import live_http, monitor_ws
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/api/v1/sessions/{sid}/live", live_http)
     app.router.add_routes(api_routes)
     setup_attendance(app)
+    setup_site_api(app)
     app.router.add_routes(page_routes)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app
