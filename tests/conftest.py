@@ -135,3 +135,16 @@ def redis_prefix() -> Iterator[str]:
             r.delete(*keys)
     finally:
         r.close()
+
+
+@pytest.fixture
+async def server(database_url: str, tmp_path) -> AsyncIterator[object]:
+    """A real `streamsvc serve` process on the test's store; stopped afterwards."""
+    from serverproc import ServerProcess  # imports this module: loaded late
+
+    proc = ServerProcess(database_url, tmp_path / "server.log")
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

@@ -12,10 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 from conftest import ADMIN
+
+from streamsvc.storage import open_store
 
 START_TIMEOUT = 30.0
 
@@ -109,3 +113,22 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+async def stored_ids(database_url: str, session_id: int) -> Counter[str]:
+    """Every event id the store holds for the session, with how often: the exactly-once check."""
+    store = open_store(database_url)
+    await store.open()
+    try:
+        return Counter([event.id async for event in store.iter_events(session_id)])
+    finally:
+        await store.close()
+
+
+async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait for `check()` to hold, or fail saying `what` never happened."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

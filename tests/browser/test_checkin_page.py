@@ -11,7 +11,6 @@ exactly once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -56,16 +55,6 @@ READ_RECENT = """async () => {
     r.onerror = () => ko(r.error);
   });
 }"""
-
-
-@pytest.fixture
-async def server(database_url: str, tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    proc = ServerProcess(database_url, tmp_path / "server.log")
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 async def seed(proc: ServerProcess) -> dict[str, Any]:

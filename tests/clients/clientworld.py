@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +10,6 @@ from typing import Any
 import aiohttp
 from builders import add_site, open_session, seed_roster
 from serverproc import ServerProcess
-
-from streamsvc.storage import open_store
 
 
 class Api:
@@ -58,16 +53,6 @@ async def attendance(server: ServerProcess, session_id: int) -> dict[str, Any]:
         return await r.json()
 
 
-async def stored_ids(database_url: str, session_id: int) -> Counter[str]:
-    """Every event id the store holds for the session, with how often."""
-    store = open_store(database_url)
-    await store.open()
-    try:
-        return Counter([event.id async for event in store.iter_events(session_id)])
-    finally:
-        await store.close()
-
-
 def outbox_rows(path: Path) -> list[tuple[str, str | None]]:
     """(event id, result) of every event in an outbox file, read beside a running client."""
     if not path.exists():
@@ -77,11 +62,3 @@ def outbox_rows(path: Path) -> list[tuple[str, str | None]]:
             return db.execute("SELECT id, result FROM events ORDER BY seq").fetchall()
         except sqlite3.OperationalError:  # the client has not made the table yet
             return []
-
-
-async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)

@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from builders import MEMBERS
-from clientworld import World, attendance, make_world, outbox_rows, stored_ids, until
-from serverproc import ServerProcess
+from clientworld import World, attendance, make_world, outbox_rows
+from serverproc import ServerProcess, stored_ids, until
 from streamsvc_clients.checkin import (
     CheckinClient,
     Command,
@@ -156,16 +155,6 @@ def test_bad_arguments_in_a_real_process_print_no_traceback(tmp_path: Path) -> N
 
 
 # --- against a real server -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def server(database_url: str, tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    proc = ServerProcess(database_url, tmp_path / "server.log")
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 async def _run(cmd: list[str], stdin: bytes | None = None, timeout: float = 30) -> tuple[int, str]:

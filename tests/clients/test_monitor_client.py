@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 from builders import checkin
-from clientworld import make_world, until
-from serverproc import ServerProcess
+from clientworld import make_world
+from serverproc import ServerProcess, until
 from streamsvc_clients.monitor import LiveView, MonitorError, follow, main, render
 
 NOW = datetime(2026, 5, 22, 0, 40, tzinfo=UTC)

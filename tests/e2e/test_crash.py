@@ -12,15 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import aiohttp
 import pytest
-from serverproc import ServerProcess
+from serverproc import ServerProcess, stored_ids, until
 from streamsvc_clients.load import LoadConfig, Prepared, Simulation, prepare
-
-from streamsvc.storage import open_store
 
 pytestmark = pytest.mark.slow
 
@@ -28,25 +24,6 @@ SITES = 50
 MEMBERS = 3000
 EVENTS_PER_GROUP = 3000
 RATE_PER_GROUP = 1500.0  # events/s; the burst lasts about two seconds per group
-
-
-@pytest.fixture
-async def server(database_url: str, tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    """A started server on each store; stopped (and its database dropped) afterwards."""
-    proc = ServerProcess(database_url, tmp_path / "server.log")
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-async def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def _resend(url: str, session_id: int, token: str, ids: list[str]) -> Counter[str]:
@@ -70,15 +47,6 @@ async def _resend(url: str, session_id: int, token: str, ids: list[str]) -> Coun
             assert [r["id"] for r in body["results"]] == [item["id"] for item in items]
             answers.update(r["result"] for r in body["results"])
     return answers
-
-
-async def _stored(database_url: str, session_id: int) -> Counter[str]:
-    store = open_store(database_url)
-    await store.open()
-    try:
-        return Counter([event.id async for event in store.iter_events(session_id)])
-    finally:
-        await store.close()
 
 
 async def test_kill_9_mid_burst_loses_and_doubles_nothing(
@@ -117,7 +85,7 @@ async def test_kill_9_mid_burst_loses_and_doubles_nothing(
     def in_flight() -> int:
         return sum(len(f.ids) for sim in sims for site in sim.sites for f in site.inflight)
 
-    await _until(
+    await until(
         lambda: acked() >= len(sent) // 4 and in_flight() > 0,
         30,
         "a quarter of the events acked and more in flight",
@@ -146,7 +114,7 @@ async def test_kill_9_mid_burst_loses_and_doubles_nothing(
     answers = await _resend(server.url, prepared.session_id, prepared.tokens[0], sent)
     assert answers == Counter({"duplicate": len(sent)})
 
-    stored = await _stored(database_url, prepared.session_id)
+    stored = await stored_ids(database_url, prepared.session_id)
     assert set(stored) == set(sent)
     assert max(stored.values()) == 1
     assert sum(stored.values()) == len(sent)
