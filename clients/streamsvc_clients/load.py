@@ -460,8 +460,12 @@ class _Site:
             stats.acked_frames += 1
             if kind == "error":
                 stats.errors[str(msg.get("code"))] += len(frame.ids)
+                if self.sim.on_ack is not None:
+                    self.sim.on_ack(now, frame, [])
                 continue
             got = msg.get("results") or []
+            if self.sim.on_ack is not None:
+                self.sim.on_ack(now, frame, got)
             if len(got) != len(frame.ids):
                 stats.errors["ack with the wrong number of results"] += 1
             stats.acked += len(got)
@@ -481,8 +485,18 @@ class _Site:
 class Simulation:
     """N sites over websockets; `run()` returns when every event is acked or on stop/timeout."""
 
-    def __init__(self, cfg: LoadConfig, prepared: Prepared) -> None:
+    def __init__(
+        self,
+        cfg: LoadConfig,
+        prepared: Prepared,
+        *,
+        on_ack: Callable[[float, Frame, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        """`on_ack(at, frame, results)`, if given, is called for every ack as it arrives, with
+        `at` from `time.perf_counter()` (CLOCK_MONOTONIC on Linux: comparable across processes)
+        and the ack's results; an error frame gives no results."""
         self.cfg = cfg
+        self.on_ack = on_ack
         self.stats = Stats(total=0 if cfg.connect_only else cfg.total_events, sites=cfg.sites)
         if cfg.record_ids:
             self.stats.results, self.stats.resent_ids = {}, set()
