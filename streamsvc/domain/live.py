@@ -26,7 +26,10 @@ def _rfc3339(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is None:  # the service keeps aware UTC times; read a stray naive one as UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat is several times faster than strftime, and this runs per site per delta.
+    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 class _SiteLive:

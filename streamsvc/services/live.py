@@ -30,7 +30,7 @@ from streamsvc.domain.models import Event, Site
 from streamsvc.errors import NotFound, StreamsvcError
 from streamsvc.ports import Bus, Store
 
-__all__ = ["FLUSH_INTERVAL", "LiveHub", "Monitor"]
+__all__ = ["FLUSH_INTERVAL", "LiveHub", "Monitor", "text_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +39,54 @@ MONITOR_QUEUE = 8
 HEARTBEAT = 5.0
 CONN_EXPIRY = 15.0
 _SNAPSHOT = b""  # queue marker: send a fresh snapshot instead of what was queued
+#: Monitors written to between two turns of the event loop while a delta fans out.
+FANOUT_SLICE = 100
+
+
+def text_frame(payload: bytes) -> bytes:
+    """`payload` as one final, unmasked, uncompressed websocket text frame (RFC 6455 5.2):
+    what a server sends, built once per delta rather than once per monitor."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x81, n))
+    elif n < 1 << 16:
+        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return header + payload
 
 
 class Monitor:
-    """One watching connection: a bounded queue drained by its own sender task."""
+    """One watching connection: a bounded queue drained by its own sender task.
 
-    def __init__(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+    A monitor that is keeping up takes the fast path instead: `write_now` hands the delta,
+    already framed once for all monitors, straight to its socket, with no task switch and no
+    framing per monitor (with 1,000 monitors the per-monitor path cost a third of the loop).
+    """
+
+    def __init__(
+        self,
+        send: Callable[[bytes], Awaitable[None]],
+        write_now: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.send = send
+        self.write_now = write_now
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(MONITOR_QUEUE)
+        self.sending = False  # the sender task is writing; later messages must queue behind
         self.skipped = 0
 
-    def offer(self, data: bytes) -> None:
-        """Queue a message; when the queue is full the monitor is behind: drop what is queued
-        and have it resynchronised from a fresh snapshot."""
+    def offer(self, data: bytes, frame: bytes | None = None) -> None:
+        """Send or queue a message; when the queue is full the monitor is behind: drop what is
+        queued and have it resynchronised from a fresh snapshot. `frame` is `data` as a whole
+        websocket frame, for the fast path."""
+        if (
+            frame is not None
+            and self.write_now is not None
+            and not self.sending
+            and self.queue.empty()
+            and self.write_now(frame)
+        ):
+            return
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
@@ -312,9 +347,11 @@ class LiveHub:
 
     async def _flusher(self) -> None:
         """Send each watched session's delta, at most every FLUSH_INTERVAL seconds."""
+        loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            started = loop.time()
             for entry in list(self._sessions.values()):
                 if not entry.ready.is_set():
                     continue
@@ -323,10 +360,14 @@ class LiveHub:
                     continue
                 entry.seq += 1
                 data = orjson.dumps({"type": "delta", "seq": entry.seq, **delta})
-                for monitor in entry.monitors:
-                    monitor.offer(data)
+                frame = text_frame(data)
+                for i, monitor in enumerate(list(entry.monitors), 1):
+                    monitor.offer(data, frame)
+                    if i % FANOUT_SLICE == 0:
+                        await asyncio.sleep(0)  # let acks and check-ins through meanwhile
             self.flushes += 1
-            await asyncio.sleep(FLUSH_INTERVAL)
+            # A steady cadence: the time the fan-out took counts towards the interval.
+            await asyncio.sleep(max(0.0, FLUSH_INTERVAL - (loop.time() - started)))
 
     async def _publisher(self) -> None:
         while True:

@@ -26,6 +26,8 @@ __all__ = ["live_http", "monitor_ws"]
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME = 64 * 1024
+#: A monitor whose socket holds more unsent bytes than this gets deltas through its queue.
+FAST_PATH_BUFFER = 256 * 1024
 
 
 def _error(code: str, message: str) -> str:
@@ -46,7 +48,7 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
         session_id = await _hello(request, ws)
         if session_id is None:
             return ws
-        await _watch(hub, ws, session_id)
+        await _watch(request, hub, ws, session_id)
     finally:
         request.app[keys.sockets_key].discard(ws)
     return ws
@@ -87,23 +89,43 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> int | None:
     return None
 
 
-async def _watch(hub: LiveHub, ws: web.WebSocketResponse, session_id: int) -> None:
+async def _watch(
+    request: web.Request, hub: LiveHub, ws: web.WebSocketResponse, session_id: int
+) -> None:
     async def send(data: bytes) -> None:
         await ws.send_frame(data, WSMsgType.TEXT)
 
-    monitor = Monitor(send)
+    transport = request.transport
+
+    def write_now(frame: bytes) -> bool:
+        """Write a ready frame at once if the socket is keeping up; False: use the queue."""
+        if (
+            transport is None
+            or transport.is_closing()
+            or ws.closed
+            or transport.get_write_buffer_size() > FAST_PATH_BUFFER
+        ):
+            return False
+        transport.write(frame)
+        return True
+
+    monitor = Monitor(send, write_now)
+    monitor.sending = True  # until the snapshot is out, deltas queue behind it
     _seq, first = await hub.subscribe(session_id, monitor)
 
     async def sender() -> None:
         await send(first)
+        monitor.sending = False
         while True:
             data = await monitor.queue.get()
+            monitor.sending = True
             if data is _SNAPSHOT or data == _SNAPSHOT:
                 entry = hub.entry(session_id)
                 if entry is None:
                     return
                 data = hub.snapshot_message(entry)
             await send(data)
+            monitor.sending = False
 
     task = asyncio.create_task(sender())
     try:
