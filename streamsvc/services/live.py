@@ -40,7 +40,7 @@ HEARTBEAT = 5.0
 CONN_EXPIRY = 15.0
 _SNAPSHOT = b""  # queue marker: send a fresh snapshot instead of what was queued
 #: Monitors written to between two turns of the event loop while a delta fans out.
-FANOUT_SLICE = 100
+FANOUT_SLICE = 25
 
 
 def text_frame(payload: bytes) -> bytes:
