@@ -73,12 +73,15 @@ class Monitor:
         self.write_now = write_now
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(MONITOR_QUEUE)
         self.sending = False  # the sender task is writing; later messages must queue behind
+        self.snapshot_pending = False  # a fresh snapshot is queued: deltas until then are in it
         self.skipped = 0
 
     def offer(self, data: bytes, frame: bytes | None = None) -> None:
         """Send or queue a message; when the queue is full the monitor is behind: drop what is
         queued and have it resynchronised from a fresh snapshot. `frame` is `data` as a whole
-        websocket frame, for the fast path."""
+        websocket frame, for the fast path; only deltas come with one."""
+        if frame is not None and self.snapshot_pending:
+            return  # the snapshot about to be sent is newer than this delta
         if (
             frame is not None
             and self.write_now is not None
@@ -97,6 +100,7 @@ class Monitor:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(_SNAPSHOT)
+        self.snapshot_pending = True
 
 
 class _Watched:

@@ -120,6 +120,7 @@ async def _watch(
             data = await monitor.queue.get()
             monitor.sending = True
             if data is _SNAPSHOT or data == _SNAPSHOT:
+                monitor.snapshot_pending = False
                 entry = hub.entry(session_id)
                 if entry is None:
                     return

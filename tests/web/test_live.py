@@ -8,10 +8,11 @@ import uuid
 import orjson
 import pytest
 from aiohttp import WSMsgType
-from builders import add_site, checkin, iso, now, open_session, seed_roster
+from builders import MEMBERS, add_site, checkin, iso, now, open_session, seed_roster
 from conftest import ADMIN, REDIS_URL
 
 from streamsvc.bus import MemoryBus
+from streamsvc.services.live import FLUSH_INTERVAL, MONITOR_QUEUE, Monitor
 from streamsvc.web import keys
 from streamsvc.web.app import create_app
 
@@ -230,3 +231,35 @@ async def test_check_ins_go_on_when_redis_is_unreachable(aiohttp_client, databas
         await client.get(f"/api/v1/sessions/{session['id']}/live", headers=headers)
     ).json()
     assert live["present"] == 1
+
+
+async def test_a_monitor_that_stops_reading_skips_to_a_snapshot_and_slows_no_one(client, setup):
+    """A stuck monitor's socket is full: its deltas queue, the queue overflows, and it is left
+    with one fresh snapshot to send; meanwhile check-ins are acked and another monitor gets
+    every delta in order."""
+    session, site = setup
+    hub = client.app[keys.live_key]
+    frames: list[bytes] = []
+
+    async def never(_data: bytes) -> None:
+        raise AssertionError("nothing drains the stuck monitor in this test")
+
+    keeping_up = Monitor(never, write_now=lambda frame: frames.append(frame) is None)
+    stuck = Monitor(never, write_now=lambda frame: False)
+    for monitor in (keeping_up, stuck):
+        await hub.subscribe(session["id"], monitor)
+    try:
+        for code in [m["code"] for m in MEMBERS[:4]] * 3:
+            results = await post(client, site, checkin(code))
+            assert results[0]["result"] == "accepted"
+            await asyncio.sleep(FLUSH_INTERVAL * 1.2)  # one delta each
+        await asyncio.sleep(FLUSH_INTERVAL * 1.5)
+    finally:
+        hub.unsubscribe(session["id"], keeping_up)
+        hub.unsubscribe(session["id"], stuck)
+
+    deltas = [orjson.loads(frame[frame.index(b"{") :]) for frame in frames]
+    seqs = [d["seq"] for d in deltas]
+    assert len(deltas) > MONITOR_QUEUE and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert stuck.skipped >= 1 and stuck.queue.qsize() == 1
+    assert stuck.queue.get_nowait() == b""  # the marker: send a fresh snapshot
