@@ -400,7 +400,8 @@ def describe_result(
         return f"↶ {(target or {}).get('member') or event.get('target')}: check-in taken back"
     member = result.get("member") or {}
     name = member.get("full_name") or ""
-    unit = f" ({member['unit']})" if member.get("unit") else ""
+    unit_label = member.get("unit_name") or member.get("unit")
+    unit = f" ({unit_label})" if unit_label else ""
     line = f"✓ {what} {name}{unit}".rstrip()
     present = result.get("already_present")
     if isinstance(present, dict):

@@ -82,6 +82,7 @@ class Outcome:
     reason: str | None = None
     member: Member | None = None
     already_present: Presence | None = None
+    unit_name: str | None = None  # of the member's unit, for the coordinator's screen
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "result": self.result}
@@ -90,6 +91,8 @@ class Outcome:
         if self.member is not None:
             m = self.member
             out["member"] = {"code": m.code, "full_name": m.full_name, "unit": m.unit}
+            if self.unit_name is not None:
+                out["member"]["unit_name"] = self.unit_name
         if self.already_present is not None:
             p = self.already_present
             out["already_present"] = {
@@ -110,6 +113,7 @@ class Facts:
     presence: dict[tuple[int, str], Presence]
     targets: dict[str, TargetInfo]
     site_names: Mapping[int, str] = field(default_factory=dict)
+    unit_names: Mapping[str, str] = field(default_factory=dict)
 
 
 def _reject(event_id: str | None, reason: str) -> Outcome:
@@ -271,7 +275,9 @@ def _decide_one(
         member=member.code,
         late_upload=late,
     )
-    outcome = Outcome(incoming.id, "accepted", member=member)
+    outcome = Outcome(
+        incoming.id, "accepted", member=member, unit_name=facts.unit_names.get(member.unit)
+    )
     if incoming.type == "checkin":
         outcome.already_present = facts.presence.get((session.id, member.code))
     return outcome, event

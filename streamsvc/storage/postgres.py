@@ -417,6 +417,7 @@ class PostgresStore:
                                 None,
                                 None,
                             )
+                            outcome.unit_name = None
             if voids:
                 await conn.execute(
                     "UPDATE events SET voided = TRUE WHERE id = ANY($1::text[])", sorted(voids)
@@ -436,12 +437,15 @@ class PostgresStore:
             )
         }
         codes = sorted({it[2].member for it in items if it[2].member})
-        members = {
-            r[0]: Member(*r)
-            for r in await conn.fetch(
-                "SELECT code, full_name, unit FROM members WHERE code = ANY($1::text[])", codes
-            )
-        }
+        members: dict[str, Member] = {}
+        unit_names: dict[str, str] = {}
+        for code, full_name, unit, unit_name in await conn.fetch(
+            "SELECT m.code, m.full_name, m.unit, u.name FROM members m "
+            "JOIN units u ON u.code = m.unit WHERE m.code = ANY($1::text[])",
+            codes,
+        ):
+            members[code] = Member(code, full_name, unit)
+            unit_names[unit] = unit_name
         presence = {}
         if codes:
             rows = await conn.fetch(
@@ -464,7 +468,7 @@ class PostgresStore:
                 target_ids,
             ):
                 targets[r[0]] = TargetInfo(r[0], r[1], r[2], r[3], r[4], r[5])
-        return Facts(sessions, members, stored, presence, targets)
+        return Facts(sessions, members, stored, presence, targets, unit_names=unit_names)
 
     async def _names(self, conn: Any, site_ids: set[int]) -> dict[int, str]:
         missing = [s for s in site_ids if s not in self._site_names]

@@ -496,7 +496,7 @@ class SqliteStore:
             if row is not None:
                 sessions[sid] = _session(row)
         codes = sorted({it[2].member for it in items if it[2].member})
-        members = _members(conn, codes)
+        members, unit_names = _members_and_unit_names(conn, codes)
         presence = {}
         for sid in session_ids:
             mine = sorted({it[2].member for it in items if it[0] == sid and it[2].member})
@@ -519,7 +519,7 @@ class SqliteStore:
                 part,
             ):
                 targets[row[0]] = TargetInfo(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
-        return Facts(sessions, members, stored, presence, targets)
+        return Facts(sessions, members, stored, presence, targets, unit_names=unit_names)
 
     def _names(self, conn: sqlite3.Connection, site_ids: set[int]) -> dict[int, str]:
         missing = [s for s in site_ids if s not in self._site_names]
@@ -633,6 +633,23 @@ def _existing(
             )
         )
     return found
+
+
+def _members_and_unit_names(
+    conn: sqlite3.Connection, codes: list[str]
+) -> tuple[dict[str, Member], dict[str, str]]:
+    """The members by code, and the names of their units (for the ack's `member`)."""
+    members: dict[str, Member] = {}
+    unit_names: dict[str, str] = {}
+    for part in chunks(codes):
+        for code, full_name, unit, unit_name in conn.execute(
+            "SELECT m.code, m.full_name, m.unit, u.name FROM members m "
+            f"JOIN units u ON u.code = m.unit WHERE m.code IN ({','.join('?' * len(part))})",
+            part,
+        ):
+            members[code] = Member(code, full_name, unit)
+            unit_names[unit] = unit_name
+    return members, unit_names
 
 
 def _members(conn: sqlite3.Connection, codes: list[str]) -> dict[str, Member]:

@@ -83,6 +83,11 @@ def test_describe_result_names_the_member_and_the_site() -> None:
         describe_result(event, {"id": "e1", "result": "accepted", "member": member})
         == "✓ 10000001 Nguyễn Văn An (CB1)"
     )
+    named = {**member, "unit_name": "Chi bộ Đồng Phúc"}
+    assert (
+        describe_result(event, {"id": "e1", "result": "accepted", "member": named})
+        == "✓ 10000001 Nguyễn Văn An (Chi bộ Đồng Phúc)"
+    )
     again = {
         "id": "e1",
         "result": "accepted",
@@ -188,7 +193,7 @@ async def test_a_csv_is_stored_exactly_once_and_a_bad_token_stops(
     outbox = tmp_path / "outbox.sqlite3"
     code, out = await _run(_command(server.url, world.token, outbox, "--csv", str(scans)))
     assert code == 0, out
-    assert "✓ 10000001 Nguyễn Văn An (CB1)" in out
+    assert "✓ 10000001 Nguyễn Văn An (Chi bộ Đồng Phúc)" in out
     assert "✗ 99999999: unknown code" in out
     assert "[connected · queued 0 · acknowledged 5]" in out
 

@@ -62,6 +62,7 @@ async def test_hello_welcome_then_every_result_kind_in_order(client, site):
         "code": "10000001",
         "full_name": "Nguyễn Văn An",
         "unit": "CB1",
+        "unit_name": "Chi bộ Đồng Phúc",  # an addition to the contract, for the screen
     }
     assert "already_present" not in results[0]
     present = results[6]["already_present"]
