@@ -377,6 +377,15 @@ class LiveState:
         moment = datetime.fromtimestamp(minute * 60, UTC)
         return {"minute": moment.strftime(_TIME_FORMAT), "checkins": self._curve.get(minute, 0)}
 
+    def site_presence(self, site_id: int) -> tuple[set[str], set[str], int | None]:
+        """(members checked in at the session, those checked in at this site, the site's guest
+        headcount in force or None): what a site's check-in page starts from."""
+        site = self._sites.get(site_id)
+        if site is None:
+            return set(self._member_checkins), set(), None
+        guests = site.guests if site.guests_key is not None else None
+        return set(self._member_checkins), set(site.members), guests
+
     def snapshot(self) -> dict[str, Any]:
         """The contract's LIVE, plus `curve`: check-ins per minute of `ts`, oldest first."""
         sites = sorted((s for s in self._sites.values() if s.site is not None), key=_site_id)

@@ -242,6 +242,11 @@ class LiveHub:
         self._set_site_connections(site.id)
         self._send({"k": "conn", "o": self.instance, "c": [[site.id, site.session_id, count]]})
 
+    async def site_presence(self, site: Site) -> tuple[set[str], set[str], int | None]:
+        """Who is checked in at the site's session and at the site, and its guests, from the
+        live state rather than by reading every event of the session again."""
+        return (await self.watched(site.session_id)).state.site_presence(site.id)
+
     async def snapshot(self, session_id: int) -> dict[str, Any]:
         return (await self.watched(session_id)).state.snapshot()
 

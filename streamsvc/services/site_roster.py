@@ -1,21 +1,29 @@
 """What a site's check-in page needs to start with: who is expected there, who is in already.
 
-A coordinator's phone loads this once per connection (and after a void), not per scan, so it
-is read from the store's streams rather than kept live.
+A coordinator's phone loads this once per connection (and after a void), not per scan. When a
+thousand phones reconnect at once, each would otherwise read the session's whole audience and
+every event: who is in comes from the live state instead, and the audience is read once per
+session every `EXPECTED_MAX_AGE` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from streamsvc.domain.models import Event, Member, Site, Unit
+from streamsvc.domain.models import Member, Site, Unit
 from streamsvc.domain.units import subtree
 from streamsvc.ports import Store
+from streamsvc.services.live import LiveHub
 
-__all__ = ["SiteRoster", "SiteRosterService", "expected_here", "presence_of"]
+__all__ = ["EXPECTED_MAX_AGE", "SiteRoster", "SiteRosterService", "expected_here"]
+
+#: How long a session's audience, once read, serves the next phones (a roster import during a
+#: session shows on the check-in pages within this time).
+EXPECTED_MAX_AGE = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,36 +67,16 @@ def expected_here(
     return [m for m in expected if m.unit in codes]
 
 
-def presence_of(site_id: int, events: Iterable[Event]) -> tuple[set[str], set[str], int | None]:
-    """(members checked in at the session, those checked in at this site, the site's guest
-    headcount in force or None), counting only check-ins that were not voided."""
-    present: set[str] = set()
-    here: set[str] = set()
-    guests_key: tuple[datetime, str] | None = None
-    guests: int | None = None
-    for event in events:
-        if event.type == "checkin" and not event.voided and event.member:
-            present.add(event.member)
-            if event.site_id == site_id:
-                here.add(event.member)
-        elif event.type == "guests" and event.site_id == site_id and event.ts is not None:
-            # the latest ts wins; the id breaks ties the same way the live counts do
-            key = (event.ts, event.id)
-            if guests_key is None or key > guests_key:
-                guests_key, guests = key, event.count
-    return present, here, guests
-
-
 class SiteRosterService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, hub: LiveHub) -> None:
         self.store = store
+        self.hub = hub
+        self._audiences: dict[int, tuple[float, asyncio.Future[_Audience]]] = {}
 
     async def roster(self, site: Site) -> SiteRoster:
         """The members expected at `site` and who is checked in, for its check-in page."""
-        units = {u.code: u for u in await self.store.list_units()}
-        expected = [m async for m in self.store.iter_expected_members(site.session_id)]
-        events = [e async for e in self.store.iter_events(site.session_id)]
-        present, here, guests = presence_of(site.id, events)
+        units, expected = await self._audience(site.session_id)
+        present, here, guests = await self.hub.site_presence(site)
         return SiteRoster(
             site=site,
             members=expected_here(site, units, expected),
@@ -97,3 +85,29 @@ class SiteRosterService:
             here=here,
             guests=guests,
         )
+
+    async def _audience(self, session_id: int) -> _Audience:
+        """The unit tree and the session's expected members; concurrent callers share a read."""
+        now = time.monotonic()
+        held = self._audiences.get(session_id)
+        if held is not None and now - held[0] < EXPECTED_MAX_AGE:
+            future = held[1]
+            if not future.done() or future.exception() is None:
+                return await asyncio.shield(future)
+        if len(self._audiences) > 16:  # a few sessions run at once; keep memory bounded
+            self._audiences.clear()
+        future = asyncio.ensure_future(self._read_audience(session_id))
+        self._audiences[session_id] = (now, future)
+        try:
+            return await asyncio.shield(future)
+        except BaseException:
+            self._audiences.pop(session_id, None)
+            raise
+
+    async def _read_audience(self, session_id: int) -> _Audience:
+        units = {u.code: u for u in await self.store.list_units()}
+        expected = [m async for m in self.store.iter_expected_members(session_id)]
+        return units, expected
+
+
+_Audience = tuple[dict[str, Unit], list[Member]]
