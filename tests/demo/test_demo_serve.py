@@ -1,0 +1,41 @@
+"""`streamsvc serve --demo`, the README's first command: a newcomer sees live counts move."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiohttp
+import pytest
+from serverproc import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+async def test_the_demo_fills_a_province_and_its_simulated_sites_check_members_in(tmp_path: Path):
+    server = ServerProcess(f"sqlite:///{tmp_path / 'demo.db'}", tmp_path / "server.log",
+                           extra_args=("--demo",))  # fmt: skip
+    await server.start()
+    try:
+        headers = {"Authorization": f"Bearer {server.admin_token}"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(f"{server.url}/api/v1/sessions") as r:
+                (session,) = (await r.json())["sessions"]
+            assert session["expected"] == 37_000 and session["state"] == "open"
+            live: dict = {}
+            for _ in range(240):  # the simulated coordinators start within seconds
+                async with http.get(f"{server.url}/api/v1/sessions/{session['id']}/live") as r:
+                    live = await r.json()
+                if live["present"] > 0 and sum(s["connected"] for s in live["sites"]) > 1:
+                    break
+                await asyncio.sleep(0.25)
+            kinds = {site["kind"] for site in live["sites"]}
+            assert live["present"] > 0, "no simulated check-in arrived"
+            assert kinds == {"hall", "bridge", "broadcast", "self_study"}
+            silent = [s for s in live["sites"] if not s["connected"]]
+            assert len(silent) >= 1  # one demo site stays silent, so the dashboard shows one
+            async with http.get(f"{server.url}/sessions/{session['id']}") as r:
+                assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+    finally:
+        server.stop()
+    assert "Dashboard:" in (tmp_path / "server.log").read_text()
