@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +10,7 @@ from streamsvc.domain.models import FORMS, Session, Site
 from streamsvc.domain.timefmt import parse_ts
 from streamsvc.errors import Conflict, InvalidInput, NotFound
 from streamsvc.ports import Store
+from streamsvc.services.recent import Recent
 from streamsvc.services.tokens import hash_token, new_token
 
 __all__ = ["NewSessionData", "SessionService"]
@@ -68,31 +67,17 @@ def _time(body: dict[str, Any], key: str) -> datetime:
 class SessionService:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._recent: dict[int, tuple[float, asyncio.Future[Session]]] = {}
+        self._welcome: Recent[int, Session] = Recent(self.get_session, max_age=WELCOME_MAX_AGE)
 
     async def session_for_welcome(self, session_id: int) -> Session:
         """The session as a device's welcome shows it, read at most every couple of seconds.
 
         When thousands of sites connect in the same minute, each welcome would otherwise
-        recount `expected` over the audience subtrees (milliseconds at a province's size);
-        concurrent hellos share one read. A close on this instance is seen at once; elsewhere
-        within `WELCOME_MAX_AGE`. Check-ins never depend on this copy.
+        recount `expected` over the audience subtrees (milliseconds at a province's size). A
+        close on this instance is seen at once; elsewhere within `WELCOME_MAX_AGE`. Check-ins
+        never depend on this copy.
         """
-        now = time.monotonic()
-        held = self._recent.get(session_id)
-        if held is not None and now - held[0] < WELCOME_MAX_AGE:
-            future = held[1]
-            if not future.done() or future.exception() is None:
-                return await asyncio.shield(future)
-        if len(self._recent) > 10_000:
-            self._recent.clear()
-        future = asyncio.ensure_future(self.get_session(session_id))
-        self._recent[session_id] = (now, future)
-        try:
-            return await asyncio.shield(future)
-        except BaseException:
-            self._recent.pop(session_id, None)
-            raise
+        return await self._welcome.get(session_id)
 
     async def create_session(self, body: Any) -> Session:
         body = _require_dict(body)
@@ -139,9 +124,9 @@ class SessionService:
         return await self.store.list_sessions()
 
     async def close_session(self, session_id: int, now: datetime | None = None) -> Session:
-        self._recent.pop(session_id, None)
+        self._welcome.forget(session_id)
         session = await self.store.close_session(session_id, now or datetime.now(UTC))
-        self._recent.pop(session_id, None)
+        self._welcome.forget(session_id)
         if session is None:
             raise NotFound(f"session {session_id} does not exist", code="unknown_session")
         return session

@@ -8,8 +8,6 @@ session every `EXPECTED_MAX_AGE` seconds.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +16,7 @@ from streamsvc.domain.models import Member, Site, Unit
 from streamsvc.domain.units import subtree
 from streamsvc.ports import Store
 from streamsvc.services.live import LiveHub
+from streamsvc.services.recent import Recent
 
 __all__ = ["EXPECTED_MAX_AGE", "SiteRoster", "SiteRosterService", "expected_here"]
 
@@ -71,11 +70,14 @@ class SiteRosterService:
     def __init__(self, store: Store, hub: LiveHub) -> None:
         self.store = store
         self.hub = hub
-        self._audiences: dict[int, tuple[float, asyncio.Future[_Audience]]] = {}
+        # a few sessions run at once; each audience may be large, so few are kept
+        self._audiences: Recent[int, _Audience] = Recent(
+            self._read_audience, max_age=EXPECTED_MAX_AGE, max_keys=16
+        )
 
     async def roster(self, site: Site) -> SiteRoster:
         """The members expected at `site` and who is checked in, for its check-in page."""
-        units, expected = await self._audience(site.session_id)
+        units, expected = await self._audiences.get(site.session_id)
         present, here, guests = await self.hub.site_presence(site)
         return SiteRoster(
             site=site,
@@ -85,24 +87,6 @@ class SiteRosterService:
             here=here,
             guests=guests,
         )
-
-    async def _audience(self, session_id: int) -> _Audience:
-        """The unit tree and the session's expected members; concurrent callers share a read."""
-        now = time.monotonic()
-        held = self._audiences.get(session_id)
-        if held is not None and now - held[0] < EXPECTED_MAX_AGE:
-            future = held[1]
-            if not future.done() or future.exception() is None:
-                return await asyncio.shield(future)
-        if len(self._audiences) > 16:  # a few sessions run at once; keep memory bounded
-            self._audiences.clear()
-        future = asyncio.ensure_future(self._read_audience(session_id))
-        self._audiences[session_id] = (now, future)
-        try:
-            return await asyncio.shield(future)
-        except BaseException:
-            self._audiences.pop(session_id, None)
-            raise
 
     async def _read_audience(self, session_id: int) -> _Audience:
         units = {u.code: u for u in await self.store.list_units()}
