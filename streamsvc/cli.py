@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streamsvc import __version__, cli_export
+from streamsvc.cliparse import OneLineParser
 from streamsvc.config import Settings
 from streamsvc.errors import ImportRejected, StreamsvcError
 from streamsvc.progress import Progress
@@ -22,16 +23,13 @@ from streamsvc.progress import Progress
 __all__ = ["main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
     helps = Settings.help_lines()
-    root = _Parser(prog="streamsvc", description="Live attendance for resolution study sessions.")
+    root = OneLineParser(
+        prog="streamsvc", description="Live attendance for resolution study sessions."
+    )
     root.add_argument("--version", action="version", version=f"streamsvc {__version__}")
-    sub = root.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = root.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
 
     serve = sub.add_parser("serve", help="run the HTTP and websocket service")
     serve.add_argument("--host", help=helps["host"] + " (default 127.0.0.1)")

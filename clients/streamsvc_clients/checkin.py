@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from streamsvc.cliparse import OneLineParser
 from streamsvc_clients.outbox import (
     Outbox,
     OutboxError,
@@ -597,13 +598,8 @@ async def _read_input(
 # --- command line ----------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="streamsvc-checkin",
         description="Check members in at one site: scan or type member codes (one per line) "
         "or give a CSV. Every scan is kept in an outbox on disk before it is sent, so nothing "

@@ -39,6 +39,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from streamsvc.cliparse import OneLineParser
+
 __all__ = [
     "Frame",
     "LoadConfig",
@@ -712,11 +714,6 @@ async def run_load(
 # --- command line ----------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _positive_int(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -742,7 +739,7 @@ def _positive_float(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="streamsvc-load",
         description="Simulate N sites checking M members in over websockets, then report "
         "acked check-ins/s, ack latency and outcomes. Sets up the roster (units PREFIX-Unnn, "

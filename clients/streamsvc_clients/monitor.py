@@ -23,6 +23,8 @@ import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from streamsvc.cliparse import OneLineParser
+
 __all__ = ["LiveView", "MonitorError", "main", "render"]
 
 CLOSE_UNAUTHORIZED = 4401
@@ -308,13 +310,8 @@ async def follow(
 # --- command line ----------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="streamsvc-monitor",
         description="Live counts of one session: present of expected, guests, unexpected, "
         "per unit and per site. Redraws in place on a terminal; prints plain blocks when "
