@@ -29,8 +29,9 @@ from streamsvc.domain.live import LiveState
 from streamsvc.domain.models import Event, Site
 from streamsvc.errors import NotFound, StreamsvcError
 from streamsvc.ports import Bus, Store
+from streamsvc.wsframes import Outgoing
 
-__all__ = ["FLUSH_INTERVAL", "LiveHub", "Monitor", "text_frame"]
+__all__ = ["FLUSH_INTERVAL", "LiveHub", "Monitor"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,19 +42,6 @@ CONN_EXPIRY = 15.0
 _SNAPSHOT = b""  # queue marker: send a fresh snapshot instead of what was queued
 #: Monitors written to between two turns of the event loop while a delta fans out.
 FANOUT_SLICE = 25
-
-
-def text_frame(payload: bytes) -> bytes:
-    """`payload` as one final, unmasked, uncompressed websocket text frame (RFC 6455 5.2):
-    what a server sends, built once per delta rather than once per monitor."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x81, n))
-    elif n < 1 << 16:
-        header = bytes((0x81, 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x81, 127)) + n.to_bytes(8, "big")
-    return header + payload
 
 
 class Monitor:
@@ -67,7 +55,7 @@ class Monitor:
     def __init__(
         self,
         send: Callable[[bytes], Awaitable[None]],
-        write_now: Callable[[bytes], bool] | None = None,
+        write_now: Callable[[Outgoing], bool] | None = None,
     ) -> None:
         self.send = send
         self.write_now = write_now
@@ -76,18 +64,18 @@ class Monitor:
         self.snapshot_pending = False  # a fresh snapshot is queued: deltas until then are in it
         self.skipped = 0
 
-    def offer(self, data: bytes, frame: bytes | None = None) -> None:
+    def offer(self, data: bytes, delta: Outgoing | None = None) -> None:
         """Send or queue a message; when the queue is full the monitor is behind: drop what is
-        queued and have it resynchronised from a fresh snapshot. `frame` is `data` as a whole
-        websocket frame, for the fast path; only deltas come with one."""
-        if frame is not None and self.snapshot_pending:
+        queued and have it resynchronised from a fresh snapshot. A delta comes as `delta`
+        too (`data` with its frames, shared by all monitors), for the fast path."""
+        if delta is not None and self.snapshot_pending:
             return  # the snapshot about to be sent is newer than this delta
         if (
-            frame is not None
+            delta is not None
             and self.write_now is not None
             and not self.sending
             and self.queue.empty()
-            and self.write_now(frame)
+            and self.write_now(delta)
         ):
             return
         try:
@@ -369,9 +357,9 @@ class LiveHub:
                     continue
                 entry.seq += 1
                 data = orjson.dumps({"type": "delta", "seq": entry.seq, **delta})
-                frame = text_frame(data)
+                outgoing = Outgoing(data)
                 for i, monitor in enumerate(list(entry.monitors), 1):
-                    monitor.offer(data, frame)
+                    monitor.offer(data, outgoing)
                     if i % FANOUT_SLICE == 0:
                         await asyncio.sleep(0)  # let acks and check-ins through meanwhile
             self.flushes += 1

@@ -20,6 +20,7 @@ from streamsvc.web import keys
 from streamsvc.web.api import _sid
 from streamsvc.web.auth import require_admin
 from streamsvc.web.jsonutil import json_response
+from streamsvc.wsframes import Outgoing
 
 __all__ = ["live_http", "monitor_ws"]
 
@@ -28,6 +29,8 @@ CLOSE_NOT_FOUND = 4404
 MAX_FRAME = 64 * 1024
 #: A monitor whose socket holds more unsent bytes than this gets deltas through its queue.
 FAST_PATH_BUFFER = 256 * 1024
+#: How often a monitor that is behind looks whether its socket has room again.
+DRAIN_POLL = 0.02
 
 
 def _error(code: str, message: str) -> str:
@@ -40,7 +43,9 @@ async def live_http(request: web.Request) -> web.Response:
 
 
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=False)
+    # permessage-deflate when the client offers it; every data frame after the hello is then
+    # built by `wsframes` (compressed once per delta for all monitors), never by aiohttp
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=True)
     await ws.prepare(request)
     request.app[keys.sockets_key].add(ws)
     hub: LiveHub = request.app[keys.live_key]
@@ -92,22 +97,32 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> int | None:
 async def _watch(
     request: web.Request, hub: LiveHub, ws: web.WebSocketResponse, session_id: int
 ) -> None:
-    async def send(data: bytes) -> None:
-        await ws.send_frame(data, WSMsgType.TEXT)
-
     transport = request.transport
+    negotiated = ws.compress
+    window_bits = negotiated if type(negotiated) is int else 0
 
-    def write_now(frame: bytes) -> bool:
-        """Write a ready frame at once if the socket is keeping up; False: use the queue."""
-        if (
-            transport is None
-            or transport.is_closing()
-            or ws.closed
-            or transport.get_write_buffer_size() > FAST_PATH_BUFFER
-        ):
+    def writable() -> bool:
+        return transport is not None and not transport.is_closing() and not ws.closed
+
+    def write_now(message: Outgoing) -> bool:
+        """Write a delta's shared frame at once if the socket keeps up; False: queue it."""
+        if not writable() or transport.get_write_buffer_size() > FAST_PATH_BUFFER:
             return False
-        transport.write(frame)
+        transport.write(message.frame(window_bits))
         return True
+
+    async def send(data: bytes) -> None:
+        """The queued path (snapshots, errors, deltas behind them): wait for room, then write.
+
+        Frames go through `wsframes` here too: once a compressed frame of ours is on the
+        connection, aiohttp's own compressor (which carries context over) must not be used.
+        """
+        frame = Outgoing(data).frame(window_bits)
+        while writable() and transport.get_write_buffer_size() > FAST_PATH_BUFFER:
+            await asyncio.sleep(DRAIN_POLL)
+        if not writable():
+            raise ConnectionResetError("the monitor went away")
+        transport.write(frame)
 
     monitor = Monitor(send, write_now)
     monitor.sending = True  # until the snapshot is out, deltas queue behind it

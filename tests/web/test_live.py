@@ -52,6 +52,24 @@ async def setup(client, admin_headers):
     return session, site
 
 
+async def test_a_monitor_that_offers_compression_reads_compressed_deltas(client, setup):
+    """Browsers and the websockets library offer permessage-deflate: deltas, compressed once
+    for all monitors, must read back exactly, after the snapshot and a resync."""
+    session, site = setup
+    ws = await client.ws_connect("/ws/monitor", compress=15)
+    assert "permessage-deflate" in ws._response.headers.get("Sec-WebSocket-Extensions", "")
+    await ws.send_json({"type": "hello", "token": ADMIN, "session": session["id"]})
+    snap = await ws.receive_json()
+    assert snap["type"] == "snapshot" and snap["live"]["present"] == 0
+    await post(client, site, checkin("10000001"), checkin("10000003"))
+    delta = await until(ws, lambda m: m.get("present") == 2)
+    assert delta["type"] == "delta" and delta["seq"] == snap["seq"] + 1
+    await ws.send_json({"type": "resync"})
+    again = await until(ws, lambda m: m["type"] == "snapshot")
+    assert again["live"]["present"] == 2
+    await ws.close()
+
+
 async def test_a_monitor_speaking_json_in_binary_frames_is_understood(client, setup):
     session, _site = setup
     ws = await client.ws_connect("/ws/monitor")
@@ -244,8 +262,8 @@ async def test_a_monitor_that_stops_reading_skips_to_a_snapshot_and_slows_no_one
     async def never(_data: bytes) -> None:
         raise AssertionError("nothing drains the stuck monitor in this test")
 
-    keeping_up = Monitor(never, write_now=lambda frame: frames.append(frame) is None)
-    stuck = Monitor(never, write_now=lambda frame: False)
+    keeping_up = Monitor(never, write_now=lambda delta: frames.append(delta.data) is None)
+    stuck = Monitor(never, write_now=lambda delta: False)
     for monitor in (keeping_up, stuck):
         await hub.subscribe(session["id"], monitor)
     try:
@@ -258,7 +276,7 @@ async def test_a_monitor_that_stops_reading_skips_to_a_snapshot_and_slows_no_one
         hub.unsubscribe(session["id"], keeping_up)
         hub.unsubscribe(session["id"], stuck)
 
-    deltas = [orjson.loads(frame[frame.index(b"{") :]) for frame in frames]
+    deltas = [orjson.loads(data) for data in frames]
     seqs = [d["seq"] for d in deltas]
     assert len(deltas) > MONITOR_QUEUE and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert stuck.skipped >= 1 and stuck.queue.qsize() == 1
