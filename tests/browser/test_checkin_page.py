@@ -271,3 +271,50 @@ async def test_coordinator_checks_in_online_and_offline(
     browser_errors.check()
     print(f"check-in page screenshots: {shots.resolve()}")
     print("tolerated while the server was down:", *browser_errors.tolerated, sep="\n  ")
+
+
+# Linux Chromium has no BarcodeDetector: this stands in for the platform's, reading whatever
+# card the test holds in front of the (fake) camera.
+CAMERA_STUB = """
+window.BarcodeDetector = class {
+  static async getSupportedFormats() { return ["qr_code", "code_128"]; }
+  constructor(options) { this.formats = options.formats; }
+  async detect(source) {
+    const card = window.__cardInFront;
+    return card ? [{ rawValue: card, format: "qr_code" }] : [];
+  }
+};
+"""
+
+
+async def test_a_card_held_to_the_camera_is_checked_in_once(
+    server: ServerProcess, new_page: Any, browser_errors: BrowserErrors
+) -> None:
+    seeded = await seed(server)
+    page = await new_page(**PHONE_CONTEXT, permissions=["camera"])
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.add_init_script(CAMERA_STUB)
+    await page.goto(f"{server.url}/checkin#token={seeded['site']['token']}")
+    await page.wait_for_selector('#conn[data-state="connected"]')
+    await page.click("#camera")
+    await page.wait_for_selector("#camera-dialog[open]")
+    assert await page.evaluate("document.getElementById('camera-video').srcObject !== null")
+
+    # The card stays in front of the camera for many frames: one check-in, not one per frame.
+    await page.evaluate("window.__cardInFront = ' 10000003 '")
+    await result_is(page, "ok", "Nông Văn Đồng")
+    await page.wait_for_timeout(1200)
+    await page.evaluate("window.__cardInFront = null")
+    await page.click("#camera-close")
+    await page.wait_for_selector("#camera-dialog", state="hidden")
+    await here_is(page, 1)
+
+    headers = {"Authorization": f"Bearer {server.admin_token}"}
+    async with aiohttp.ClientSession(base_url=server.url, headers=headers) as http:
+        async with http.get(f"/api/v1/sessions/{seeded['sid']}/attendance") as resp:
+            records = (await resp.json())["records"]
+        async with http.get(f"/api/v1/sessions/{seeded['sid']}/live") as resp:
+            curve = (await resp.json())["curve"]
+    came = [r for r in records if r["status"] != "absent"]
+    assert [(r["member"], r["site"]) for r in came] == [("10000003", seeded["site"]["id"])]
+    assert sum(minute["checkins"] for minute in curve) == 1  # one event, not one per frame
