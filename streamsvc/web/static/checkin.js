@@ -140,15 +140,17 @@ function renderHead() {
   $("closed-note").hidden = welcome.session.state !== "closed";
 }
 
+const numbers = new Intl.NumberFormat("vi-VN"); // 37.000, as the organizers' pages write it
+
 function renderCounts() {
   const count = $("here-count");
-  count.textContent = String(here.size);
+  count.textContent = numbers.format(here.size);
   count.dataset.value = String(here.size);
   // the site's count takes in everyone checked in here; beside it, how much of the list is in
   let listed = 0;
   for (const m of members) if (present.has(m.code)) listed += 1;
   $("expected").textContent = members.length
-    ? t("of_expected", { p: listed, n: members.length })
+    ? t("of_expected", { p: numbers.format(listed), n: numbers.format(members.length) })
     : "";
   const waiting = outbox.filter((e) => e.token === token).length;
   const box = $("pending-box");
