@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,12 +52,7 @@ class Monitor:
     framing per monitor (with 1,000 monitors the per-monitor path cost a third of the loop).
     """
 
-    def __init__(
-        self,
-        send: Callable[[bytes], Awaitable[None]],
-        write_now: Callable[[Outgoing], bool] | None = None,
-    ) -> None:
-        self.send = send
+    def __init__(self, write_now: Callable[[Outgoing], bool] | None = None) -> None:
         self.write_now = write_now
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(MONITOR_QUEUE)
         self.sending = False  # the sender task is writing; later messages must queue behind

@@ -124,7 +124,7 @@ async def _watch(
             raise ConnectionResetError("the monitor went away")
         transport.write(frame)
 
-    monitor = Monitor(send, write_now)
+    monitor = Monitor(write_now)
     monitor.sending = True  # until the snapshot is out, deltas queue behind it
     _seq, first = await hub.subscribe(session_id, monitor)
 
