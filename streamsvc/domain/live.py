@@ -13,23 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamsvc.domain.models import Event, Session, Site, Unit
+from streamsvc.domain.timefmt import format_ts
 
 __all__ = ["LiveState"]
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _MINUTE = timedelta(minutes=1)
-
-
-def _rfc3339(moment: datetime | None) -> str | None:
-    """UTC, seconds precision, `Z`: the contract's way of writing times."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:  # the service keeps aware UTC times; read a stray naive one as UTC
-        moment = moment.replace(tzinfo=UTC)
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    # isoformat is several times faster than strftime, and this runs per site per delta.
-    return moment.isoformat(timespec="seconds")[:19] + "Z"
 
 
 class _SiteLive:
@@ -72,7 +60,7 @@ class _SiteLive:
             "present": self.present,
             "guests": self.guests,
             "connected": self.connections > 0,
-            "last_event_at": _rfc3339(self.last_event_at),
+            "last_event_at": format_ts(self.last_event_at),
         }
 
 
@@ -375,7 +363,7 @@ class LiveState:
 
     def _minute_dict(self, minute: int) -> dict[str, Any]:
         moment = datetime.fromtimestamp(minute * 60, UTC)
-        return {"minute": moment.strftime(_TIME_FORMAT), "checkins": self._curve.get(minute, 0)}
+        return {"minute": format_ts(moment), "checkins": self._curve.get(minute, 0)}
 
     def site_presence(self, site_id: int) -> tuple[set[str], set[str], int | None]:
         """(members checked in at the session, those checked in at this site, the site's guest

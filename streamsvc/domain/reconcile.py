@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from streamsvc.domain.models import Event, Member, Session, Site, Unit
+from streamsvc.domain.timefmt import format_ts
 
 __all__ = [
     "FLAGS",
@@ -22,7 +23,6 @@ __all__ = [
     "Status",
     "Summary",
     "SummaryTally",
-    "format_utc",
     "reconcile",
     "summarize",
     "summarize_by_unit",
@@ -47,13 +47,6 @@ _ALL_FLAGS = len(_FLAG_SETS) - 1
 
 _MINUTE = timedelta(minutes=1)
 _ZERO = timedelta(0)
-
-
-def format_utc(moment: datetime | None) -> str | None:
-    """RFC 3339 in UTC with a `Z`, to the second, as the contract answers times."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +80,8 @@ class AttendanceRecord:
             "form": self.form,
             "site": self.site,
             "site_name": self.site_name,
-            "first_in": format_utc(self.first_in),
-            "last_out": format_utc(self.last_out),
+            "first_in": format_ts(self.first_in),
+            "last_out": format_ts(self.last_out),
             "minutes": self.minutes,
             "flags": list(self.flags),
             "excuse": self.excuse,

@@ -1,4 +1,7 @@
-"""RFC 3339 in and out. The service answers in UTC with a `Z`."""
+"""RFC 3339 in and out: the one place the contract's time format is written.
+
+The service answers in UTC with a `Z`, to the second (`2026-05-22T00:30:00Z`).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,16 @@ def parse_ts(value: object) -> datetime | None:
 
 
 def format_ts(value: datetime | None) -> str | None:
-    """UTC, seconds precision, `Z` suffix (`2026-05-22T00:30:00Z`)."""
+    """UTC, seconds precision, `Z` suffix (`2026-05-22T00:30:00Z`).
+
+    It runs per site per live delta and per attendance record, so it avoids `strftime`
+    (several times slower than `isoformat`). A naive time is read as UTC, as the service
+    keeps aware UTC times and a stray naive one can only have come from a UTC column.
+    """
     if value is None:
         return None
-    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="seconds")[:19] + "Z"

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from streamsvc.domain.models import Unit
-from streamsvc.domain.reconcile import AttendanceRecord, Summary, format_utc
+from streamsvc.domain.reconcile import AttendanceRecord, Summary
+from streamsvc.domain.timefmt import format_ts
 
 __all__ = ["COLUMNS", "SUMMARY_COLUMNS", "Row", "UnitSummaries", "record_rows", "summary_rows"]
 
@@ -60,8 +61,8 @@ def record_rows(
             r.status,
             r.form,
             r.site,
-            format_utc(r.first_in) if r.first_in is not None else None,
-            format_utc(r.last_out) if r.last_out is not None else None,
+            format_ts(r.first_in) if r.first_in is not None else None,
+            format_ts(r.last_out) if r.last_out is not None else None,
             r.minutes,
             flags,
             r.excuse,

@@ -12,6 +12,7 @@ from streamsvc.errors import InvalidInput
 from streamsvc.web import keys
 from streamsvc.web.auth import require_admin, require_site
 from streamsvc.web.jsonutil import json_response, read_json, session_json, site_json
+from streamsvc.web.params import session_id_param
 
 __all__ = ["routes"]
 
@@ -25,13 +26,6 @@ def _int_param(value: str | None, name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise InvalidInput(f"{name} must be a whole number", {"field": name}) from None
-
-
-def _sid(request: web.Request) -> int:
-    raw = request.match_info["sid"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPNotFound(reason=f"session {raw} does not exist")
-    return int(raw)
 
 
 async def _rows(request: web.Request, key: str, columns: tuple[str, ...]) -> list[Any]:
@@ -122,14 +116,14 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     await require_admin(request)
     return json_response(
-        session_json(await request.app[keys.sessions_key].get_session(_sid(request)))
+        session_json(await request.app[keys.sessions_key].get_session(session_id_param(request)))
     )
 
 
 @routes.post("/api/v1/sessions/{sid}/close")
 async def close_session(request: web.Request) -> web.Response:
     await require_admin(request)
-    session = await request.app[keys.sessions_key].close_session(_sid(request))
+    session = await request.app[keys.sessions_key].close_session(session_id_param(request))
     return json_response(session_json(session))
 
 
@@ -137,7 +131,7 @@ async def close_session(request: web.Request) -> web.Response:
 async def create_site(request: web.Request) -> web.Response:
     await require_admin(request)
     site, token = await request.app[keys.sessions_key].create_site(
-        _sid(request), await read_json(request)
+        session_id_param(request), await read_json(request)
     )
     request.app[keys.live_key].site_added(site)
     return json_response({**site_json(site), "token": token}, status=201)
@@ -146,7 +140,7 @@ async def create_site(request: web.Request) -> web.Response:
 @routes.get("/api/v1/sessions/{sid}/sites")
 async def list_sites(request: web.Request) -> web.Response:
     await require_admin(request)
-    sites = await request.app[keys.sessions_key].list_sites(_sid(request))
+    sites = await request.app[keys.sessions_key].list_sites(session_id_param(request))
     return json_response({"sites": [site_json(s) for s in sites]})
 
 
@@ -154,14 +148,14 @@ async def list_sites(request: web.Request) -> web.Response:
 async def add_excuse(request: web.Request) -> web.Response:
     await require_admin(request)
     excuse = await request.app[keys.sessions_key].add_excuse(
-        _sid(request), await read_json(request)
+        session_id_param(request), await read_json(request)
     )
     return json_response(excuse, status=201)
 
 
 @routes.post("/api/v1/sessions/{sid}/checkins")
 async def post_checkins(request: web.Request) -> web.Response:
-    site = await require_site(request, _sid(request))
+    site = await require_site(request, session_id_param(request))
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
         raise InvalidInput('the body must be {"items": [event, ...]}')

@@ -16,6 +16,7 @@ from streamsvc.services.attendance import AttendanceService, Format, parse_range
 from streamsvc.web import keys
 from streamsvc.web.auth import require_admin
 from streamsvc.web.jsonutil import json_response
+from streamsvc.web.params import session_id_param
 
 __all__ = ["attendance_ctx", "routes", "setup"]
 
@@ -43,17 +44,10 @@ async def attendance_ctx(app: web.Application) -> AsyncIterator[None]:
         await service.close()
 
 
-def _sid(request: web.Request) -> int:
-    raw = request.match_info["sid"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPNotFound(reason=f"session {raw} does not exist")
-    return int(raw)
-
-
 async def _stream(request: web.Request, fmt: Format) -> web.StreamResponse:
     await require_admin(request)
     service = request.app[keys.attendance_key]
-    session_id = _sid(request)
+    session_id = session_id_param(request)
     rec = await service.load(session_id)
     response = web.StreamResponse(
         headers={"Content-Type": _CONTENT_TYPES[fmt], "Cache-Control": "no-store"}
@@ -96,7 +90,7 @@ async def attendance_xlsx(request: web.Request) -> web.StreamResponse:
 async def summary(request: web.Request) -> web.Response:
     await require_admin(request)
     service = request.app[keys.attendance_key]
-    session_id = _sid(request)
+    session_id = session_id_param(request)
     by_unit, total = await service.summary(await service.load(session_id))
     return json_response(
         {

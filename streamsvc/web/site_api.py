@@ -11,6 +11,7 @@ from streamsvc.web import keys
 from streamsvc.web.auth import require_site
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.pages import STATIC
+from streamsvc.web.params import session_id_param
 
 __all__ = ["roster_key", "routes", "setup"]
 
@@ -29,16 +30,9 @@ async def _site_roster_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def _sid(request: web.Request) -> int:
-    raw = request.match_info["sid"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPNotFound(reason=f"session {raw} does not exist")
-    return int(raw)
-
-
 @routes.get("/api/v1/sessions/{sid}/roster")
 async def site_roster(request: web.Request) -> web.Response:
-    site = await require_site(request, _sid(request))
+    site = await require_site(request, session_id_param(request))
     roster = await request.app[roster_key].roster(site)
     response = json_response(roster.to_json())
     response.headers["Cache-Control"] = "no-store"

@@ -17,9 +17,9 @@ from streamsvc.errors import NotFound
 from streamsvc.services.live import _SNAPSHOT, LiveHub, Monitor
 from streamsvc.services.tokens import token_matches
 from streamsvc.web import keys
-from streamsvc.web.api import _sid
 from streamsvc.web.auth import require_admin
 from streamsvc.web.jsonutil import json_response
+from streamsvc.web.params import session_id_param
 from streamsvc.wsframes import Outgoing
 
 __all__ = ["live_http", "monitor_ws"]
@@ -39,7 +39,7 @@ def _error(code: str, message: str) -> str:
 
 async def live_http(request: web.Request) -> web.Response:
     await require_admin(request)
-    return json_response(await request.app[keys.live_key].snapshot(_sid(request)))
+    return json_response(await request.app[keys.live_key].snapshot(session_id_param(request)))
 
 
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
