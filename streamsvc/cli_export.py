@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from streamsvc.config import Settings
+from streamsvc.domain.reports import parse_range
 from streamsvc.errors import BadRequest, NotFound
 from streamsvc.progress import Progress
 
@@ -68,8 +69,6 @@ def run(args: argparse.Namespace) -> int:
             fmt = args.format or _format_of(args.output, EXPORT_FORMATS)
             return asyncio.run(_export(args, fmt))
         fmt = _format_of(args.output, REPORT_FORMATS)
-        from streamsvc.services.attendance import parse_range
-
         start, end = parse_range(args.start, args.end)
         return asyncio.run(_absences(args, fmt, start, end))
     except (BadRequest, NotFound) as exc:

@@ -10,7 +10,9 @@ text and never becomes a formula.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +28,15 @@ from streamsvc.exports.columns import (
     summary_rows,
 )
 
-__all__ = ["RECORDS_SHEET", "SUMMARY_SHEET", "write_xlsx"]
+__all__ = ["RECORDS_SHEET", "SUMMARY_SHEET", "stream_xlsx", "write_xlsx"]
 
 RECORDS_SHEET = "attendance"
 SUMMARY_SHEET = "summary"
 #: Widths are in characters; a very long excuse should not make a column a screen wide.
 MAX_WIDTH = 60
 MIN_WIDTH = 6
+#: Bytes copied per write when a finished workbook is sent out.
+FILE_CHUNK = 1024 * 1024
 
 
 def write_xlsx(
@@ -60,6 +64,23 @@ def write_xlsx(
         _fill(summary, SUMMARY_COLUMNS, summary_rows(summaries), header, {8: rate})
     finally:
         workbook.close()
+    return count
+
+
+def stream_xlsx(
+    records: Iterable[AttendanceRecord],
+    unit_names: Mapping[str, str],
+    summaries: UnitSummaries,
+    write: Callable[[bytes], object],
+) -> int:
+    """Build the workbook in a temporary folder (XlsxWriter needs a file), then `write` it out
+    in chunks, as `write_csv` does. Returns the number of record rows."""
+    with tempfile.TemporaryDirectory(prefix="streamsvc-xlsx-") as folder:
+        path = os.path.join(folder, "attendance.xlsx")
+        count = write_xlsx(path, records, unit_names, summaries, tmpdir=folder)
+        with open(path, "rb") as built:
+            while chunk := built.read(FILE_CHUNK):
+                write(chunk)
     return count
 
 

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from streamsvc.services.attendance import AttendanceService, Format, parse_range
+from streamsvc.domain.reports import parse_range
+from streamsvc.services.attendance import AttendanceService, Format
 from streamsvc.web import keys
 from streamsvc.web.auth import require_admin
 from streamsvc.web.jsonutil import json_response

@@ -17,8 +17,9 @@ import pytest
 from streamsvc.domain.checkin import Incoming, decide_batch
 from streamsvc.domain.models import Event, Member, Unit
 from streamsvc.domain.reconcile import reconcile, summarize
-from streamsvc.services.attendance import PULL, AttendanceService
+from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.sessions import NewSessionData
+from streamsvc.services.worker import PULL
 
 START = datetime(2026, 5, 22, 1, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)
