@@ -11,16 +11,17 @@ from streamsvc.services.recent import Recent
 
 async def test_concurrent_callers_share_one_read_until_it_is_forgotten():
     reads: list[int] = []
-    gate = asyncio.Event()
+    reading, gate = asyncio.Event(), asyncio.Event()
 
     async def read(key: int) -> str:
         reads.append(key)
+        reading.set()
         await gate.wait()
         return f"session {key}"
 
     recent: Recent[int, str] = Recent(read, max_age=60)
     waiting = [asyncio.ensure_future(recent.get(1)) for _ in range(50)]
-    await asyncio.sleep(0)
+    await asyncio.wait_for(reading.wait(), timeout=5)  # every caller arrived while it reads
     gate.set()
     assert await asyncio.gather(*waiting) == ["session 1"] * 50
     assert await recent.get(1) == "session 1"
