@@ -16,14 +16,11 @@ import argparse
 import asyncio
 import contextlib
 import csv
-import json
-import random
 import signal
 import socket
 import sys
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,17 +28,25 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import InvalidURI
 
 from streamsvc.cliparse import OneLineParser
 from streamsvc_clients.outbox import (
     Outbox,
     OutboxError,
-    Queued,
     default_outbox_path,
     token_fingerprint,
 )
+from streamsvc_clients.protocol import (
+    MAX_BATCH,
+    Backoff,
+    CheckinLink,
+    Frame,
+    ProtocolError,
+    encode_frame,
+    ws_url,
+)
+from streamsvc_clients.protocol import Unauthorized as LinkUnauthorized
 
 __all__ = [
     "CheckinClient",
@@ -56,9 +61,7 @@ __all__ = [
     "read_csv",
 ]
 
-MAX_BATCH = 1000
 WINDOW = 4  # frames in flight; the service acks them in order
-CLOSE_UNAUTHORIZED = 4401
 MAX_CODE = 64
 
 OnResult = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -71,10 +74,6 @@ class CheckinError(Exception):
 
 class Unauthorized(CheckinError):
     """The service refused the site token: retrying cannot help."""
-
-
-class _ProtocolError(Exception):
-    """The service answered something this client did not expect; reconnect and resend."""
 
 
 # --- input: lines and CSV rows ---------------------------------------------------------------
@@ -157,20 +156,14 @@ class Status:
     acked: int
 
 
-def ws_url(server: str) -> str:
-    """`http://host:port[/prefix]` → `ws://host:port[/prefix]/ws/checkin`."""
-    parts = urlsplit(server)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws/checkin"
-
-
-class CheckinClient:
+class CheckinClient(CheckinLink):
     """Sends a site's outbox over `/ws/checkin` until told to finish or stop.
 
-    Reconnects with jittered exponential backoff (reset after a welcome) and, on each new
-    connection, resends every event not yet acknowledged, oldest first, in batches of up to
-    1,000 with a few frames in flight. Results come out through `on_result(event, result)`;
-    `on_status` hears of every change of link or counts, `on_notice` of oddities worth a line.
+    The link (`streamsvc_clients.protocol`) reconnects with jittered exponential backoff and
+    resends what is not acknowledged; this class feeds it the outbox, oldest first, in batches
+    of up to 1,000 with a few frames in flight, and marks the outbox as acks come. Results come
+    out through `on_result(event, result)`; `on_status` hears of every change of link or
+    counts, `on_notice` of oddities worth a line.
     """
 
     def __init__(
@@ -190,23 +183,21 @@ class CheckinClient:
         batch: int = MAX_BATCH,
         open_timeout: float = 10.0,
     ) -> None:
-        self.url = ws_url(server)
-        self.token = token
+        super().__init__(
+            ws_url(server),
+            token,
+            device=device or socket.gethostname(),
+            window=window,
+            backoff=Backoff(backoff_initial, backoff_max),
+            open_timeout=open_timeout,
+        )
         self.outbox = outbox
-        self.device = device or socket.gethostname()
         self.on_result = on_result or (lambda event, result: None)
         self.on_status = on_status or (lambda status: None)
         self.on_welcome = on_welcome or (lambda welcome: None)
         self.on_notice = on_notice or (lambda text: None)
-        self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
-        self.window, self.batch = window, min(batch, MAX_BATCH)
-        self.open_timeout = open_timeout
-        self.connected = False
-        self.welcome: dict[str, Any] | None = None
-        self.connections = 0
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._finishing = False
+        self.batch = min(batch, MAX_BATCH)
+        self._taken_upto = 0  # outbox seq of the last event handed to the link
 
     def status(self) -> Status:
         counts = self.outbox.counts()
@@ -214,150 +205,48 @@ class CheckinClient:
 
     def notify(self) -> None:
         """New events are in the outbox: send them (if connected)."""
-        self._wake.set()
+        self.wake()
         self.on_status(self.status())
-
-    def finish(self) -> None:
-        """No more input: `run()` returns once every event is acknowledged."""
-        self._finishing = True
-        self._wake.set()
-        if self.outbox.counts().queued == 0:
-            self._stop.set()
-
-    def stop(self) -> None:
-        """Return from `run()` now; whatever is queued stays in the outbox."""
-        self._stop.set()
-        self._wake.set()
 
     async def run(self) -> None:
         """Connect, send, reconnect, until `stop()` or `finish()` and all acked.
         Raises `Unauthorized` when the service refuses the token."""
-        delay = self.backoff_initial
-        while not self._stop.is_set():
-            try:
-                async with connect(
-                    self.url,
-                    open_timeout=self.open_timeout,
-                    close_timeout=2,
-                    ping_interval=20,
-                    ping_timeout=20,
-                    max_size=None,
-                    compression=None,
-                    proxy=None,
-                ) as ws:
-                    await self._hello(ws)
-                    delay = self.backoff_initial
-                    self._set_connected(True)
-                    try:
-                        await self._exchange(ws)
-                    finally:
-                        self._set_connected(False)
-            except _ProtocolError as exc:
-                self.on_notice(f"the server answered unexpectedly ({exc}); reconnecting")
-            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
-                pass
-            if self._stop.is_set():
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay * random.uniform(0.5, 1.0))
-            delay = min(self.backoff_max, delay * 2)
-
-    def _set_connected(self, connected: bool) -> None:
-        if connected != self.connected:
-            self.connected = connected
-            self.on_status(self.status())
-
-    async def _hello(self, ws: ClientConnection) -> None:
-        hello = {"type": "hello", "token": self.token, "client": self.device}
-        await ws.send(json.dumps(hello))
         try:
-            raw = await asyncio.wait_for(ws.recv(), self.open_timeout)
-        except ConnectionClosed as exc:
-            if exc.rcvd is not None and exc.rcvd.code == CLOSE_UNAUTHORIZED:
-                raise Unauthorized("the server refused the site token") from None
-            raise
-        reply = _loads(raw)
-        if reply.get("type") == "error" and reply.get("code") == "unauthorized":
-            message = reply.get("message") or "the server refused the site token"
-            raise Unauthorized(f"unauthorized: {message}")
-        if reply.get("type") != "welcome":
-            raise _ProtocolError(f"expected welcome, got {reply.get('type')!r}")
-        self.welcome = reply
-        self.connections += 1
-        self.on_welcome(reply)
+            await super().run()
+        except LinkUnauthorized as exc:
+            raise Unauthorized(str(exc)) from None
 
-    async def _exchange(self, ws: ClientConnection) -> None:
-        """One connection's life: a sender and a receiver sharing the frames in flight."""
-        inflight: deque[list[Queued]] = deque()
-        sender = asyncio.create_task(self._send(ws, inflight))
-        receiver = asyncio.create_task(self._receive(ws, inflight))
-        stop = asyncio.create_task(self._stop.wait())
-        try:
-            done, _ = await asyncio.wait(
-                (sender, receiver, stop), return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                if task is not stop:
-                    task.result()  # raises what ended the connection
-        finally:
-            for task in (sender, receiver, stop):
-                task.cancel()
-            for task in (sender, receiver, stop):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+    def refill(self) -> Frame | None:
+        batch = self.outbox.pending(self.batch, after=self._taken_upto)
+        if not batch:
+            return None
+        self._taken_upto = batch[-1].seq
+        return encode_frame([queued.event for queued in batch], keep=True)
 
-    async def _send(self, ws: ClientConnection, inflight: deque[list[Queued]]) -> None:
-        sent_upto = 0  # a new connection starts over: everything not acked goes again
-        while True:
-            self._wake.clear()
-            while len(inflight) < self.window:
-                batch = self.outbox.pending(self.batch, after=sent_upto)
-                if not batch:
-                    break
-                inflight.append(batch)
-                sent_upto = batch[-1].seq
-                items = [queued.event for queued in batch]
-                frame = items[0] if len(items) == 1 else {"type": "batch", "items": items}
-                await ws.send(json.dumps(frame, ensure_ascii=False))
-            await self._wake.wait()
+    def replied(self, at: float, frame: Frame, message: dict[str, Any]) -> None:
+        if message.get("type") == "error":
+            # only a malformed frame gets an error; it stays queued and the link restarts
+            raise ProtocolError(f"the server answered {message.get('code')!r}")
+        results = message.get("results")
+        if (
+            not isinstance(results, list)
+            or [r.get("id") if isinstance(r, dict) else None for r in results] != frame.ids
+        ):
+            raise ProtocolError("an ack that does not match its frame")
+        self.outbox.mark_acked(frame.ids, results)
+        for event, result in zip(frame.events or (), results, strict=True):
+            self.on_result(event, result)
+        self.on_status(self.status())
 
-    async def _receive(self, ws: ClientConnection, inflight: deque[list[Queued]]) -> None:
-        async for raw in ws:
-            message = _loads(raw)
-            kind = message.get("type")
-            if kind not in ("ack", "error"):
-                continue
-            if not inflight:
-                raise _ProtocolError(f"{kind} with no frame in flight")
-            frame = inflight.popleft()
-            if kind == "error":
-                # only a malformed frame gets an error; it stays queued and the link restarts
-                raise _ProtocolError(f"the server answered {message.get('code')!r}")
-            results = message.get("results")
-            ids = [queued.event["id"] for queued in frame]
-            if (
-                not isinstance(results, list)
-                or [r.get("id") if isinstance(r, dict) else None for r in results] != ids
-            ):
-                raise _ProtocolError("an ack that does not match its frame")
-            self.outbox.mark_acked(ids, results)
-            for queued, result in zip(frame, results, strict=True):
-                self.on_result(queued.event, result)
-            status = self.status()
-            self.on_status(status)
-            if self._finishing and status.queued == 0:
-                self._stop.set()
-            self._wake.set()
+    def welcomed(self, welcome: dict[str, Any]) -> None:
+        self.on_welcome(welcome)
 
+    def lost(self, established: bool, exc: BaseException) -> None:
+        if isinstance(exc, ProtocolError):
+            self.on_notice(f"the server answered unexpectedly ({exc}); reconnecting")
 
-def _loads(raw: str | bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise _ProtocolError("a frame that is not JSON") from None
-    if not isinstance(data, dict):
-        raise _ProtocolError("a frame that is not a JSON object")
-    return data
+    def connection_changed(self, connected: bool) -> None:
+        self.on_status(self.status())
 
 
 # --- the terminal ----------------------------------------------------------------------------

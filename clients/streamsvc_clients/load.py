@@ -3,9 +3,10 @@
 It sets up (or reuses) a roster, a session starting now and N sites with their tokens through
 the admin API, then drives one websocket per site: single events or batches per frame,
 pipelined with a bounded window of unacked frames, at a steady total rate or as fast as the
-server acks. Each site keeps its unacked frames and, when its connection drops, reconnects with
-jittered exponential backoff and sends them again, as a coordinator device does; so the same
-code serves the benchmark and the crash tests (`prepare()`, then `Simulation(...).run()`).
+server acks. Each site is the coordinator's own link (`streamsvc_clients.protocol`): it keeps
+its unacked frames and, when its connection drops, reconnects with jittered exponential backoff
+and sends them again, as a coordinator device does; so the same code serves the benchmark and
+the crash tests (`prepare()`, then `Simulation(...).run()`).
 
 Events are made and encoded before the clock starts, so the client spends its CPU on the
 websocket, not on JSON.
@@ -21,12 +22,11 @@ import io
 import json
 import math
 import os
-import random
 import signal
 import sys
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,10 +36,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from streamsvc.cliparse import OneLineParser
+from streamsvc_clients.protocol import (
+    MAX_BATCH,
+    Backoff,
+    CheckinLink,
+    Frame,
+    Unauthorized,
+    ws_url,
+)
 
 __all__ = [
     "Frame",
@@ -54,12 +60,10 @@ __all__ = [
     "prepare",
 ]
 
-MAX_BATCH = 1000
 MEMBER_CHUNK = 20_000
 SITE_CONCURRENCY = 16
 HANDSHAKE_CONCURRENCY = 64
 FIRST_CONNECT_ATTEMPTS = 8
-CLOSE_UNAUTHORIZED = 4401
 
 
 class LoadError(Exception):
@@ -92,9 +96,7 @@ class LoadConfig:
 
     @property
     def ws_url(self) -> str:
-        parts = urlsplit(self.url)
-        scheme = "wss" if parts.scheme == "https" else "ws"
-        return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws/checkin"
+        return ws_url(self.url)
 
 
 @dataclass(frozen=True)
@@ -106,16 +108,6 @@ class Prepared:
     members: list[str]
 
 
-@dataclass(slots=True)
-class Frame:
-    """One websocket frame: a single event or a batch, encoded once."""
-
-    payload: bytes
-    ids: list[str]
-    sent_at: float = 0.0
-    sends: int = 0
-
-
 @dataclass
 class Stats:
     """Counters shared by all sites; `results` maps event id → result when ids are recorded."""
@@ -123,7 +115,6 @@ class Stats:
     total: int = 0
     sites: int = 0
     connected: int = 0
-    sent_frames: int = 0
     acked_frames: int = 0
     acked: int = 0
     accepted: int = 0
@@ -306,27 +297,37 @@ def _frames_for(codes: Sequence[str], count: int, batch: int, ts: str) -> list[F
     return frames
 
 
-class _Unauthorized(Exception):
-    pass
+class _GaveUp(Exception):
+    """A site that never got in after `FIRST_CONNECT_ATTEMPTS` tries stops trying."""
 
 
-class _Site:
+class _Site(CheckinLink):
+    """One simulated site: its frames, made up front, over the shared check-in link; the
+    hooks only count, so the per-frame work stays that of the link's loops."""
+
     def __init__(self, sim: Simulation, index: int, token: str, frames: list[Frame]) -> None:
-        self.sim, self.index, self.token = sim, index, token
+        cfg = sim.cfg
+        super().__init__(
+            cfg.ws_url,
+            token,
+            device=f"load-{index}",
+            window=cfg.window,
+            backoff=Backoff(cfg.backoff_initial, cfg.backoff_max),
+            ping_interval=None,
+            interval=sim.frame_interval(),
+            start=sim.go,
+            stop=sim.stop,
+            connect_gate=sim.handshakes,
+        )
+        self.sim, self.index, self.stats = sim, index, sim.stats
         self.frames = frames
-        self.pending: deque[Frame] = deque(frames)
-        self.inflight: deque[Frame] = deque()
-        self.welcomed = False
+        self.pending.extend(frames)
+        self.finishing = not cfg.connect_only  # connect-only sites hold until stopped
         self.ready = False
 
     @property
     def unacked(self) -> int:
-        return sum(len(f.ids) for f in self.pending) + sum(len(f.ids) for f in self.inflight)
-
-    def _done(self) -> bool:
-        if self.sim.stop.is_set():
-            return True
-        return not self.sim.cfg.connect_only and not self.pending and not self.inflight
+        return self.unacked_events
 
     def _signal_ready(self) -> None:
         if not self.ready:
@@ -335,153 +336,66 @@ class _Site:
 
     async def run(self) -> None:
         try:
-            await self._run()
+            await super().run()
+        except Unauthorized:
+            self.stats.errors["unauthorized"] += 1
+        except _GaveUp:
+            pass
         finally:
             self._signal_ready()
 
-    async def _run(self) -> None:
-        sim, cfg, stats = self.sim, self.sim.cfg, self.sim.stats
-        attempt = 0
-        while not self._done():
-            established = False
-            try:
-                async with sim.handshakes:
-                    ws = await connect(
-                        cfg.ws_url,
-                        compression=None,
-                        proxy=None,
-                        open_timeout=10,
-                        ping_interval=None,
-                        close_timeout=2,
-                        max_size=None,
-                    )
-                async with ws:
-                    await self._hello(ws)
-                    established, attempt = True, 0
-                    stats.connected += 1
-                    try:
-                        await self._serve(ws)
-                    finally:
-                        stats.connected -= 1
-            except _Unauthorized:
-                stats.errors["unauthorized"] += 1
-                return
-            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
-                if established:
-                    stats.disconnects += 1
-                else:
-                    stats.connect_failures += 1
-                    if not self.welcomed and attempt >= FIRST_CONNECT_ATTEMPTS:
-                        stats.errors[f"cannot connect: {type(exc).__name__}: {exc}"] += 1
-                        return
-            if self.inflight:
-                if stats.resent_ids is not None:
-                    for frame in self.inflight:
-                        stats.resent_ids.update(frame.ids)
-                stats.resent_frames += len(self.inflight)
-                self.pending.extendleft(reversed(self.inflight))
-                self.inflight.clear()
-            if self._done():
-                return
-            delay = min(cfg.backoff_max, cfg.backoff_initial * 2**attempt)
-            attempt += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sim.stop.wait(), delay * random.uniform(0.5, 1.5))
-
-    async def _hello(self, ws: ClientConnection) -> None:
-        hello = {"type": "hello", "token": self.token, "client": f"load-{self.index}"}
-        await ws.send(orjson.dumps(hello), text=True)
-        reply = orjson.loads(await ws.recv(decode=False))
-        if reply.get("type") == "error" and reply.get("code") == "unauthorized":
-            raise _Unauthorized()
-        if reply.get("type") != "welcome":
-            raise ConnectionError(f"expected welcome, got {reply.get('type')!r}")
-        self.welcomed = True
+    def welcomed(self, welcome: dict[str, Any]) -> None:
         self._signal_ready()
 
-    async def _serve(self, ws: ClientConnection) -> None:
-        if self.sim.cfg.connect_only:
-            stop = asyncio.ensure_future(self.sim.stop.wait())
-            closed = asyncio.ensure_future(ws.wait_closed())
-            try:
-                await asyncio.wait((stop, closed), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.cancel()
-                closed.cancel()
-            if not self.sim.stop.is_set():
-                raise ConnectionError("closed by the server")
+    def connection_changed(self, connected: bool) -> None:
+        self.stats.connected += 1 if connected else -1
+
+    def lost(self, established: bool, exc: BaseException) -> None:
+        stats = self.stats
+        if established:
+            stats.disconnects += 1
             return
-        await self.sim.go.wait()
-        window = asyncio.Semaphore(self.sim.cfg.window)
-        sender = asyncio.create_task(self._send(ws, window))
-        try:
-            await self._receive(ws, window)
-        finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError):
-                await sender
+        stats.connect_failures += 1
+        if not self.connections and self.backoff.attempts >= FIRST_CONNECT_ATTEMPTS:
+            stats.errors[f"cannot connect: {type(exc).__name__}: {exc}"] += 1
+            raise _GaveUp()
 
-    async def _send(self, ws: ClientConnection, window: asyncio.Semaphore) -> None:
-        sim, stats = self.sim, self.sim.stats
-        interval = sim.frame_interval(self)
-        next_at = time.perf_counter() + random.uniform(0, interval) if interval else 0.0
-        while self.pending:
-            await window.acquire()
-            if interval:
-                delay = next_at - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                next_at = max(next_at + interval, time.perf_counter() - interval)
-            if not self.pending:
-                window.release()
-                break
-            frame = self.pending.popleft()
-            frame.sent_at = time.perf_counter()
-            frame.sends += 1
-            self.inflight.append(frame)
-            stats.sent_frames += 1
-            await ws.send(frame.payload, text=True)
+    def requeued(self, frames: Sequence[Frame]) -> None:
+        stats = self.stats
+        if stats.resent_ids is not None:
+            for frame in frames:
+                stats.resent_ids.update(frame.ids)
+        stats.resent_frames += len(frames)
 
-    async def _receive(self, ws: ClientConnection, window: asyncio.Semaphore) -> None:
-        stats = self.sim.stats
-        latencies, results = stats.latencies, stats.results
-        while self.pending or self.inflight:
-            raw = await ws.recv(decode=False)
-            now = time.perf_counter()
-            msg = orjson.loads(raw)
-            kind = msg.get("type")
-            if kind not in ("ack", "error"):
-                continue
-            if not self.inflight:
-                stats.errors[f"{kind} with no frame in flight"] += 1
-                continue
-            frame = self.inflight.popleft()
-            window.release()
-            latencies.append(now - frame.sent_at)
-            stats.last_ack = now
-            stats.acked_frames += 1
-            if kind == "error":
-                stats.errors[str(msg.get("code"))] += len(frame.ids)
-                if self.sim.on_ack is not None:
-                    self.sim.on_ack(now, frame, [])
-                continue
-            got = msg.get("results") or []
-            if self.sim.on_ack is not None:
-                self.sim.on_ack(now, frame, got)
-            if len(got) != len(frame.ids):
-                stats.errors["ack with the wrong number of results"] += 1
-            stats.acked += len(got)
-            for event_id, result in zip(frame.ids, got, strict=False):
-                outcome = result.get("result")
-                if outcome == "accepted":
-                    stats.accepted += 1
-                elif outcome == "duplicate":
-                    stats.duplicate += 1
-                else:
-                    stats.rejected += 1
-                    stats.reasons[str(result.get("reason"))] += 1
-                if results is not None:
-                    results[event_id] = outcome
+    def replied(self, at: float, frame: Frame, message: dict[str, Any]) -> None:
+        stats = self.stats
+        stats.latencies.append(at - frame.sent_at)
+        stats.last_ack = at
+        stats.acked_frames += 1
+        on_ack = self.sim.on_ack
+        if message.get("type") == "error":
+            stats.errors[str(message.get("code"))] += len(frame.ids)
+            if on_ack is not None:
+                on_ack(at, frame, [])
+            return
+        got = message.get("results") or []
+        if on_ack is not None:
+            on_ack(at, frame, got)
+        if len(got) != len(frame.ids):
+            stats.errors["ack with the wrong number of results"] += 1
+        stats.acked += len(got)
+        results = stats.results
+        for event_id, result in zip(frame.ids, got, strict=False):
+            outcome = result.get("result")
+            if outcome == "accepted":
+                stats.accepted += 1
+            elif outcome == "duplicate":
+                stats.duplicate += 1
+            else:
+                stats.rejected += 1
+                stats.reasons[str(result.get("reason"))] += 1
+            if results is not None:
+                results[event_id] = outcome
 
 
 class Simulation:
@@ -520,7 +434,8 @@ class Simulation:
         """Every event id this simulation sends (all made up front)."""
         return [i for site in self.sites for frame in site.frames for i in frame.ids]
 
-    def frame_interval(self, site: _Site) -> float:
+    def frame_interval(self) -> float:
+        """Seconds between two frames of one site at the configured total rate (0: no pacing)."""
         if not self.cfg.rate:
             return 0.0
         per_frame = max(1, self.cfg.batch)

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import random
 import signal
 import sys
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from streamsvc.cliparse import OneLineParser
+from streamsvc_clients.protocol import Backoff, ws_url
 
 __all__ = ["LiveView", "MonitorError", "main", "render"]
 
@@ -117,9 +117,9 @@ def _minutes_since(ts: Any, now: datetime) -> str:
     return f"last event {minutes} min ago"
 
 
-def _depths(units: list[dict[str, Any]]) -> dict[str, int]:
+def _depths(units: list[dict[str, Any]]) -> dict[Any, int]:
     parents = {u.get("code"): u.get("parent") for u in units}
-    depths: dict[str, int] = {}
+    depths: dict[Any, int] = {}
     for code in parents:
         depth, seen, at = 0, {code}, parents.get(code)
         while at is not None and at in parents and at not in seen:
@@ -174,12 +174,6 @@ def render(
 
 
 # --- the connection --------------------------------------------------------------------------
-
-
-def ws_url(server: str) -> str:
-    parts = urlsplit(server)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws/monitor"
 
 
 class _Screen:
@@ -248,12 +242,16 @@ async def follow(
     screen = _Screen(out, every)
     title = await _title(server, token, session)
     loop = asyncio.get_running_loop()
-    delay, first = 0.5, True
+    backoff, first = Backoff(0.5, backoff_max), True
     while True:
         connected = False
         try:
             async with connect(
-                ws_url(server), open_timeout=10, close_timeout=2, max_size=None, proxy=None
+                ws_url(server, "/ws/monitor"),
+                open_timeout=10,
+                close_timeout=2,
+                max_size=None,
+                proxy=None,
             ) as ws:
                 await _hello(ws, token, session)
                 view.awaiting_snapshot = True
@@ -278,7 +276,8 @@ async def follow(
                         continue
                     if view.live is None or message.get("type") not in ("snapshot", "delta"):
                         continue
-                    connected, delay = True, 0.5
+                    connected = True
+                    backoff.reset()
                     lines = render(view.live, datetime.now(UTC), title=title, depth=depth)
                     if once:
                         out.write("\n".join(lines) + "\n")
@@ -303,8 +302,7 @@ async def follow(
                 loop.time(),
                 force=True,
             )
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-        delay = min(backoff_max, delay * 2)
+        await asyncio.sleep(backoff.next())
 
 
 # --- command line ----------------------------------------------------------------------------
