@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from streamsvc.domain.models import Member, Unit
 
@@ -479,7 +480,7 @@ def build_province(
 _SELF_STUDY = ("BK.NS", "BK.PN", "BK.DN")
 
 
-def demo_sites(units: list[Unit], rng_seed: int = 2017) -> list[dict]:
+def demo_sites(units: list[Unit], rng_seed: int = 2017) -> list[dict[str, Any]]:
     """About 36 viewing points of one session, in all four forms, as site registration bodies.
 
     One hall, a bridge point per district, three broadcast points per district (two at
@@ -516,7 +517,7 @@ def demo_sites(units: list[Unit], rng_seed: int = 2017) -> list[dict]:
     return sites
 
 
-def _site(name: str, kind: str, unit: str | None, capacity: int | None) -> dict:
+def _site(name: str, kind: str, unit: str | None, capacity: int | None) -> dict[str, Any]:
     return {"name": name, "kind": kind, "unit": unit, "capacity": capacity}
 
 

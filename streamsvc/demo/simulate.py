@@ -10,15 +10,16 @@ Event ids are derived from (site, member), so after a restart the resent scans a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import orjson
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, WebSocketException
+from streamsvc_clients.protocol import Backoff, CheckinLink, Unauthorized, encode_frame, ws_url
 
 from streamsvc.demo.seed import DemoSite
 from streamsvc.domain.models import Member, Unit
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 ATTENDANCE = 0.92
 TYPO_RATE = 0.01
 DOUBLE_SCAN_RATE = 0.02
+Event = dict[str, Any]  # one check-in websocket event, as the contract spells it
+BATCH = 200  # events per frame at most: a burst after a reconnect goes in a few frames
 NAMESPACE = uuid.UUID("6a0f3c1e-5f4b-4d7e-9a53-1c2b3d4e5f60")
 
 
@@ -83,7 +86,8 @@ async def run_coordinators(
     seed: int = 2017,
     speed: float = 1.0,
 ) -> None:
-    """Run one simulated coordinator per site until every arrival is sent (or cancelled)."""
+    """Run one simulated coordinator per site until every arrival is sent (or cancelled);
+    `url` is the service's http address."""
     rng = random.Random(seed)
     silent = next((d.site.id for d in reversed(sites) if d.site.kind == "broadcast"), None)
     tasks = []
@@ -101,12 +105,12 @@ async def run_coordinators(
 
 def _plan(
     rng: random.Random, demo: DemoSite, codes: list[str], starts_at: datetime, speed: float
-) -> list[tuple[datetime, dict]]:
+) -> list[tuple[datetime, Event]]:
     """(when, event) for one site, in time order."""
     begin = datetime.now(UTC)
     # most arrive in the quarter hour before the start; a tail comes late
     window = max((starts_at - begin).total_seconds(), 60.0) / speed
-    plan: list[tuple[datetime, dict]] = []
+    plan: list[tuple[datetime, Event]] = []
     site_id = demo.site.id
     for code in codes:
         if rng.random() > ATTENDANCE:
@@ -130,46 +134,48 @@ def _plan(
     return plan
 
 
-def _text(message: dict) -> str:
-    return orjson.dumps(message).decode()
-
-
 def _id(site_id: int, key: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{site_id}:{key}"))
 
 
-def _checkin(site_id: int, code: str, tag: str) -> dict:
+def _checkin(site_id: int, code: str, tag: str) -> Event:
     return {"type": "checkin", "id": _id(site_id, f"{code}:{tag}"), "member": code}
 
 
+class _DemoLink(CheckinLink):
+    def lost(self, established: bool, exc: BaseException) -> None:
+        logger.debug("demo site %s: %s; retrying", self.device, exc)
+
+
 async def _coordinator(
-    url: str, demo: DemoSite, plan: list[tuple[datetime, dict]], j: float
+    url: str, demo: DemoSite, plan: list[tuple[datetime, Event]], j: float
 ) -> None:
-    """Send the plan's events as they fall due, in batches; reconnect and resend on drops."""
-    pending = list(plan)
-    delay = 0.5 + j
-    while pending:
-        try:
-            async with connect(f"{url}/ws/checkin", open_timeout=5, max_size=2**20) as ws:
-                await ws.send(_text({"type": "hello", "token": demo.token, "client": "demo"}))
-                welcome = orjson.loads(await ws.recv())
-                if welcome.get("type") != "welcome":
-                    logger.warning("demo site %s refused: %s", demo.site.name, welcome)
-                    return
-                delay = 0.5
-                while pending:
-                    now = datetime.now(UTC)
-                    due = [event for at, event in pending if at <= now][:200]
-                    if not due:
-                        await asyncio.sleep(min((pending[0][0] - now).total_seconds(), 5.0))
-                        continue
-                    stamp = format_ts(now)
-                    items = [{**event, "ts": stamp} for event in due]
-                    await ws.send(_text({"type": "batch", "items": items}))
-                    ack = orjson.loads(await ws.recv())
-                    if ack.get("type") == "ack":
-                        del pending[: len(due)]
-        except (TimeoutError, OSError, WebSocketException, InvalidStatus) as exc:
-            logger.debug("demo site %s: %s; retrying", demo.site.name, exc)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 10.0)
+    """Send the plan's events as they fall due, in batches of up to 200; the link reconnects
+    and resends on drops, and ends once everything is acknowledged."""
+    link = _DemoLink(
+        ws_url(url), demo.token, device="demo", backoff=Backoff(0.5 + j, 10.0), open_timeout=5
+    )
+
+    async def feed() -> None:
+        pending = deque(plan)
+        while pending:
+            now = datetime.now(UTC)
+            due: list[Event] = []
+            while pending and pending[0][0] <= now and len(due) < BATCH:
+                due.append(pending.popleft()[1])
+            if not due:
+                await asyncio.sleep(min((pending[0][0] - now).total_seconds(), 5.0))
+                continue
+            stamp = format_ts(now)
+            link.put(encode_frame([{**event, "ts": stamp} for event in due]))
+        link.finish()
+
+    feeder = asyncio.create_task(feed())
+    try:
+        await link.run()
+    except Unauthorized as exc:
+        logger.warning("demo site %s refused: %s", demo.site.name, exc)
+    finally:
+        feeder.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeder

@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.sockets_key] = weakref.WeakSet()
     app.cleanup_ctx.append(_services)
     if settings.demo:
-        from streamsvc.demo.run import demo_ctx
+        from streamsvc.web.demo_ctx import demo_ctx
 
         app.cleanup_ctx.append(demo_ctx)
     app.router.add_get("/healthz", healthz)
