@@ -1,7 +1,9 @@
 // The per-minute check-in curve as an inline SVG: one bar per minute, zero minutes included,
 // the session's start marked. Drawn by hand: a few dozen elements, no library needed.
 
-import { el, fmtInt, fmtTime, t } from "./org-common.js";
+import { el } from "./common-dom.js";
+import { fmtInt, fmtTime } from "./common-format.js";
+import { t } from "./org-common.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const W = 640;

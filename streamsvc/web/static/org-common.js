@@ -1,48 +1,14 @@
-// Shared by the organizer's pages: labels, the admin token, API calls, formatting, sign-in.
+// Shared by the organizer's pages: their labels, the admin token, API calls, sign-in, the unit
+// tree. The helpers the check-in page uses too live in the common-*.js modules.
 
-const LABELS = JSON.parse(document.getElementById("labels").textContent);
+import { $, show } from "./common-dom.js";
+import { labelsFor } from "./common-labels.js";
+
 const TOKEN_KEY = "streamsvc.admin_token";
 const REASON_KEY = "streamsvc.signin_reason"; // why the sign-in form is back, across a reload
 
-/** The label `key` (organizer's first, then common), with `{name}` placeholders filled. */
-export function t(key, vars = {}) {
-  const text = LABELS.organizer?.[key] ?? LABELS.common?.[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
-}
-
-export function hasLabel(key) {
-  return key in (LABELS.organizer || {}) || key in (LABELS.common || {});
-}
-
-/** Fill every element marked with data-l (text), data-l-placeholder, data-l-title. */
-export function applyLabels(root = document) {
-  for (const node of root.querySelectorAll("[data-l]")) node.textContent = t(node.dataset.l);
-  for (const node of root.querySelectorAll("[data-l-placeholder]")) {
-    node.placeholder = t(node.dataset.lPlaceholder);
-  }
-  for (const node of root.querySelectorAll("[data-l-title]")) node.title = t(node.dataset.lTitle);
-}
-
-export const $ = (id) => document.getElementById(id);
-
-/** A new element: el("td", {className: "n", dataset: {unit: "C1"}}, child, "text", ...). */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key === "style") Object.assign(node.style, value);
-    else node[key] = value;
-  }
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-export function show(node, visible = true) {
-  node.hidden = !visible;
-}
+/** The organizer's labels (then common ones): `t(key, vars)`, `hasLabel`, `applyLabels`. */
+export const { t, hasLabel, applyLabels } = labelsFor("organizer");
 
 export function message(node, text, kind = "") {
   node.textContent = text || "";
@@ -125,23 +91,6 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   return raw ? response : response.json();
 }
 
-// -- formatting (Vietnamese conventions) ------------------------------------------------------
-
-const intFormat = new Intl.NumberFormat("vi-VN");
-const pctFormat = new Intl.NumberFormat("vi-VN", { style: "percent", maximumFractionDigits: 1 });
-const dateTimeFormat = new Intl.DateTimeFormat("vi-VN", {
-  hour: "2-digit",
-  minute: "2-digit",
-  day: "2-digit",
-  month: "2-digit",
-  year: "numeric",
-});
-const timeFormat = new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit" });
-
-export const fmtInt = (n) => intFormat.format(n || 0);
-export const fmtPct = (r) => pctFormat.format(r || 0);
-export const fmtDateTime = (iso) => (iso ? dateTimeFormat.format(new Date(iso)) : "");
-export const fmtTime = (value) => timeFormat.format(value instanceof Date ? value : new Date(value));
 export const ratio = (part, whole) => (whole > 0 ? part / whole : 0);
 
 // -- sign-in -------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 // It reconnects with jittered exponential backoff (reset once a snapshot arrives), so a server
 // restart shows as "not live" and then the same numbers again, read back from the store.
 
-const BACKOFF_FIRST = 500; // ms
-const BACKOFF_MAX = 8000;
+import { Backoff } from "./common-backoff.js";
+
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_NOT_FOUND = 4404;
 
@@ -18,7 +18,7 @@ export class LiveConnection {
     this.handlers = handlers;
     this.ws = null;
     this.seq = null;
-    this.attempt = 0;
+    this.backoff = new Backoff({ first: 500, max: 8000 });
     this.timer = null;
     this.stopped = false;
     window.addEventListener("online", () => this.reconnectNow());
@@ -40,14 +40,14 @@ export class LiveConnection {
   reconnectNow() {
     if (this.stopped || this.ws) return;
     clearTimeout(this.timer);
-    this.attempt = 0;
+    this.backoff.reset();
     this.connect();
   }
 
   connect() {
     this.timer = null;
     if (this.stopped) return;
-    this.handlers.onState(this.attempt ? "offline" : "connecting");
+    this.handlers.onState(this.backoff.attempts ? "offline" : "connecting");
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/ws/monitor`);
     this.ws = ws;
@@ -74,11 +74,7 @@ export class LiveConnection {
 
   schedule() {
     if (this.stopped || this.timer) return;
-    const ceiling = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** this.attempt);
-    this.attempt += 1;
-    // "equal jitter": never less than half the step, so a restart is not hammered in lockstep
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-    this.timer = setTimeout(() => this.connect(), delay);
+    this.timer = setTimeout(() => this.connect(), this.backoff.next());
   }
 
   receive(ws, raw) {
@@ -90,7 +86,7 @@ export class LiveConnection {
     }
     if (msg.type === "snapshot") {
       this.seq = msg.seq;
-      this.attempt = 0;
+      this.backoff.reset();
       this.handlers.onSnapshot(msg.live);
       this.handlers.onState("live");
     } else if (msg.type === "delta") {

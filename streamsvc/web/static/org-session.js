@@ -3,23 +3,9 @@
 
 import qrcode from "./vendor/qrcode-generator.mjs";
 import { drawCurve } from "./org-chart.js";
-import {
-  $,
-  api,
-  clearToken,
-  el,
-  explain,
-  fmtDateTime,
-  fmtInt,
-  fmtPct,
-  getToken,
-  message,
-  ratio,
-  show,
-  signIn,
-  t,
-  unitTree,
-} from "./org-common.js";
+import { $, el, show } from "./common-dom.js";
+import { fmtDateTime, fmtInt, fmtPct } from "./common-format.js";
+import { api, clearToken, explain, getToken, message, ratio, signIn, t, unitTree } from "./org-common.js";
 import { LiveConnection } from "./org-live.js";
 
 const KINDS = ["hall", "bridge", "broadcast", "self_study"];

@@ -1,6 +1,8 @@
 // The sessions list at `/`: open one, or create one with its audience picked from the unit tree.
 
-import { $, api, el, explain, fmtDateTime, fmtInt, message, show, signIn, t, unitTree } from "./org-common.js";
+import { $, el, show } from "./common-dom.js";
+import { fmtDateTime, fmtInt } from "./common-format.js";
+import { api, explain, message, signIn, t, unitTree } from "./org-common.js";
 
 function localInput(date) {
   // datetime-local wants local wall-clock time without a zone
