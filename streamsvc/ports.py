@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from streamsvc.domain.checkin import Facts, Incoming, Outcome
 from streamsvc.domain.models import Event, Member, Session, Site, Unit
@@ -91,7 +91,8 @@ class Store(Protocol):
 
 
 class Bus(Protocol):
-    """Fans accepted events and site status out to every instance."""
+    """Carries the live hub's messages to every instance, as opaque bytes: what they say and
+    how is `streamsvc.bus.codec`'s business, not the transport's."""
 
     name: str
 
@@ -102,10 +103,10 @@ class Bus(Protocol):
 
     async def start(
         self,
-        on_message: Callable[[dict[str, Any]], Awaitable[None]],
+        on_message: Callable[[bytes], Awaitable[None]],
         on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ) -> None: ...
-    async def publish(self, message: dict[str, Any]) -> None: ...
+    async def publish(self, message: bytes) -> None: ...
     async def stop(self) -> None: ...
     async def ping(self) -> None: ...
     def health(self) -> str: ...

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 __all__ = ["MemoryBus"]
 
-Handler = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[bytes], Awaitable[None]]
 
 
 class MemoryBus:
@@ -33,7 +32,7 @@ class MemoryBus:
     ) -> None:
         self._handlers.append(on_message)
 
-    async def publish(self, message: dict[str, Any]) -> None:
+    async def publish(self, message: bytes) -> None:
         for handler in list(self._handlers):
             # delivered on the next loop turn, like a message coming back from a server
             asyncio.get_running_loop().call_soon(_spawn, handler, message)
@@ -51,7 +50,7 @@ class MemoryBus:
 _tasks: set[asyncio.Task[None]] = set()
 
 
-def _spawn(handler: Handler, message: dict[str, Any]) -> None:
+def _spawn(handler: Handler, message: bytes) -> None:
     task = asyncio.ensure_future(handler(message))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)

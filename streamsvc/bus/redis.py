@@ -1,5 +1,7 @@
 """Redis pub/sub bus: every instance publishes what it accepted and applies what others did.
 
+One channel per prefix carries the hub's messages as they are (bytes, see `bus.codec`).
+
 Losing Redis must never stop check-ins: `publish` fails fast and the caller drops the message
 (the store has it); the reader reconnects with backoff and, once back, calls `on_reconnect` so
 the hub catches up from the store.
@@ -12,9 +14,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -24,7 +24,7 @@ __all__ = ["RedisBus"]
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[bytes], Awaitable[None]]
 TIMEOUT = 2.0
 
 
@@ -78,11 +78,7 @@ class RedisBus:
                         continue
                     if msg.get("type") != "message" or self._on_message is None:
                         continue
-                    try:
-                        data = orjson.loads(msg["data"])
-                    except orjson.JSONDecodeError:
-                        continue
-                    await self._on_message(data)
+                    await self._on_message(msg["data"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -94,14 +90,14 @@ class RedisBus:
                     ready.set_result(None)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated upstream
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 5.0)
 
-    async def publish(self, message: dict[str, Any]) -> None:
+    async def publish(self, message: bytes) -> None:
         assert self._client is not None, "start() the bus first"
         try:
-            await self._client.publish(self.channel, orjson.dumps(message))
+            await self._client.publish(self.channel, message)
         except (RedisError, OSError) as exc:
             self._failing = str(exc) or type(exc).__name__
             raise StoreUnavailable(f"redis: {self._failing}") from exc

@@ -23,6 +23,7 @@ from streamsvc.web import keys
 from streamsvc.web.api import routes as api_routes
 from streamsvc.web.attendance_api import setup as setup_attendance
 from streamsvc.web.errors import error_middleware
+from streamsvc.web.fanout import Fanout
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.pages import STATIC
 from streamsvc.web.pages import routes as page_routes
@@ -115,6 +116,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         await hub.start()
         app[keys.live_key] = hub
+        app[keys.fanout_key] = Fanout(hub)
         writers = 1 if settings.database.startswith("sqlite") else 2
         committer = GroupCommitter(store, writers=writers, on_committed=hub.on_committed)
         app[keys.committer_key] = committer

@@ -13,9 +13,10 @@ from streamsvc.services.checkins import CheckinService, GroupCommitter
 from streamsvc.services.live import LiveHub
 from streamsvc.services.roster import RosterService
 from streamsvc.services.sessions import SessionService
+from streamsvc.web.fanout import Fanout
 
 settings_key = web.AppKey("settings", Settings)
-store_key = web.AppKey("store", Store)  # type: ignore[type-abstract]
+store_key = web.AppKey("store", Store)
 admin_hash_key = web.AppKey("admin_hash", str)
 #: An admin token made at this start (shown once; the demo puts it in its links).
 new_admin_token_key = web.AppKey("new_admin_token", str)
@@ -25,6 +26,8 @@ checkins_key = web.AppKey("checkins", CheckinService)
 committer_key = web.AppKey("committer", GroupCommitter)
 sockets_key = web.AppKey("sockets", weakref.WeakSet)
 live_key = web.AppKey("live", LiveHub)
+#: The monitors of each watched session, fed one delta per session by the hub.
+fanout_key = web.AppKey("fanout", Fanout)
 #: A bus to use instead of the one the settings name (tests share one between two apps).
-bus_key = web.AppKey("bus", Bus)  # type: ignore[type-abstract]
+bus_key = web.AppKey("bus", Bus)
 attendance_key = web.AppKey("attendance", AttendanceService)

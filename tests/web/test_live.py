@@ -12,9 +12,9 @@ from builders import MEMBERS, add_site, checkin, iso, now, open_session, seed_ro
 from conftest import ADMIN, REDIS_URL
 
 from streamsvc.bus import MemoryBus
-from streamsvc.services.live import FLUSH_INTERVAL, MONITOR_QUEUE, Monitor
 from streamsvc.web import keys
 from streamsvc.web.app import create_app
+from streamsvc.web.fanout import MONITOR_QUEUE, Monitor
 
 
 async def monitor(client, sid: int):
@@ -256,25 +256,44 @@ async def test_a_monitor_that_stops_reading_skips_to_a_snapshot_and_slows_no_one
     with one fresh snapshot to send; meanwhile check-ins are acked and another monitor gets
     every delta in order."""
     session, site = setup
-    hub = client.app[keys.live_key]
+    fanout = client.app[keys.fanout_key]
     frames: list[bytes] = []
+    delivered = asyncio.Event()
+    never = asyncio.Event()
 
-    keeping_up = Monitor(write_now=lambda delta: frames.append(delta.data) is None)
-    stuck = Monitor(write_now=lambda delta: False)
-    for monitor in (keeping_up, stuck):
-        await hub.subscribe(session["id"], monitor)
+    def write_now(delta) -> bool:
+        frames.append(delta.data)
+        delivered.set()
+        return True
+
+    async def sent(_data: bytes) -> None:
+        return None
+
+    async def stuck_send(_data: bytes) -> None:
+        await never.wait()  # the socket never drains: not even the first snapshot goes out
+
+    keeping_up = Monitor(write_now)
+    stuck = Monitor(lambda delta: False)
+    senders = []
+    for monitor, send in ((keeping_up, sent), (stuck, stuck_send)):
+        first = await fanout.subscribe(session["id"], monitor)
+        senders.append(asyncio.create_task(monitor.run(first, send, lambda: b"{}")))
     try:
         for code in [m["code"] for m in MEMBERS[:4]] * 3:
+            delivered.clear()
             results = await post(client, site, checkin(code))
             assert results[0]["result"] == "accepted"
-            await asyncio.sleep(FLUSH_INTERVAL * 1.2)  # one delta each
-        await asyncio.sleep(FLUSH_INTERVAL * 1.5)
+            await asyncio.wait_for(delivered.wait(), 10)  # one delta each
     finally:
-        hub.unsubscribe(session["id"], keeping_up)
-        hub.unsubscribe(session["id"], stuck)
+        for monitor in (keeping_up, stuck):
+            fanout.unsubscribe(session["id"], monitor)
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
 
     deltas = [orjson.loads(data) for data in frames]
     seqs = [d["seq"] for d in deltas]
-    assert len(deltas) > MONITOR_QUEUE and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-    assert stuck.skipped >= 1 and stuck.queue.qsize() == 1
-    assert stuck.queue.get_nowait() == b""  # the marker: send a fresh snapshot
+    assert len(deltas) == 12 > MONITOR_QUEUE
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    # the stuck one holds one request for a fresh snapshot, none of the deltas
+    assert stuck.skipped >= 1 and stuck.snapshot_pending and stuck.queue.qsize() == 1

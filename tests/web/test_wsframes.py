@@ -10,7 +10,7 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from streamsvc.wsframes import Outgoing, deflate_frame, text_frame
+from streamsvc.web.wsframes import Outgoing, deflate_frame, text_frame
 
 
 def parse(data: bytes, extensions=None) -> Frame:
