@@ -1,4 +1,4 @@
-"""The frames the live hub builds once per delta must be what any client parses, plain or
+"""The frames the live fan-out builds once per delta must be what any client parses, plain or
 compressed, whatever the client negotiated."""
 
 from __future__ import annotations
