@@ -152,8 +152,32 @@ async def test_the_checkin_page_and_its_worker_are_served(client):
     assert r.status == 200
     assert r.content_type == "text/javascript"
     assert r.headers["Cache-Control"] == "no-cache"
-    for path in ("/static/checkin.js", "/static/checkin.css"):
-        assert (await client.get(path)).status == 200
+    # the worker keeps every module the page imports, so that the page reloads offline
+    shell = checkin_shell()
+    assert {f"/static/{name}" for name in imported_modules("checkin.js")} <= set(shell)
+    for path in shell:
+        assert (await client.get(path)).status == 200, path
+
+
+def checkin_shell() -> list[str]:
+    from streamsvc.web.pages import STATIC
+
+    worker = (STATIC / "checkin-sw.js").read_text()
+    return re.findall(r'"(/[^"]*)"', worker.split("const SHELL = [", 1)[1].split("];", 1)[0])
+
+
+def imported_modules(entry: str) -> set[str]:
+    """`entry` and every static module it imports, directly or not."""
+    from streamsvc.web.pages import STATIC
+
+    seen: set[str] = set()
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += re.findall(r'(?:from|import) "\./([\w./-]+)"', (STATIC / name).read_text())
+    return seen
 
 
 def test_every_label_the_checkin_page_uses_exists():
@@ -162,10 +186,10 @@ def test_every_label_the_checkin_page_uses_exists():
     from streamsvc.web.labels import LABELS
     from streamsvc.web.pages import STATIC
 
-    js = (STATIC / "checkin.js").read_text()
+    js = "".join((STATIC / name).read_text() for name in imported_modules("checkin.js"))
     html = (STATIC / "checkin.html").read_text()
     used = set(re.findall(r'\bt\(\s*"([a-z_]+)"', js))
-    used |= set(re.findall(r'data-l="([a-z_]+)"', html))
+    used |= set(re.findall(r'data-l(?:-[a-z-]+)?="([a-z_]+)"', html))
     used |= set(re.findall(r'"(status_[a-z_]+)"', js))
     used |= {f"reason_{r}" for r in REASONS} | {f"kind_{f}" for f in FORMS}
     known = LABELS["common"].keys() | LABELS["checkin"].keys()

@@ -1,11 +1,27 @@
-// The check-in page's service worker: keeps the page's three files so that a coordinator can
-// reload (or reopen) the page without a network. The page's own data (queued scans, roster)
-// lives in IndexedDB; nothing from /api or /ws passes through here.
+// The check-in page's service worker: keeps the page and every module and style it loads, so
+// that a coordinator can reload (or reopen) the page without a network. The page's own data
+// (queued scans, roster) lives in IndexedDB; nothing from /api or /ws passes through here.
 // Network first, so a new version is picked up whenever the service is reachable; the cached
 // copy answers when the network fails or takes too long.
 
-const CACHE = "streamsvc-checkin-v1";
-const SHELL = ["/checkin", "/static/checkin.js", "/static/checkin.css"];
+const CACHE = "streamsvc-checkin-v2";
+// Every file the page needs: a module missing here would make an offline reload fail.
+const SHELL = [
+  "/checkin",
+  "/static/checkin.css",
+  "/static/checkin.js",
+  "/static/checkin-camera.js",
+  "/static/checkin-outbox.js",
+  "/static/checkin-roster.js",
+  "/static/checkin-socket.js",
+  "/static/checkin-view.js",
+  "/static/common-backoff.js",
+  "/static/common-dom.js",
+  "/static/common-format.js",
+  "/static/common-labels.js",
+  "/static/common-text.js",
+  "/static/common-uuid.js",
+];
 const NETWORK_WAIT = 4000;
 
 self.addEventListener("install", (event) => {
