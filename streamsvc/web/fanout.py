@@ -20,7 +20,7 @@ from aiohttp import web
 from streamsvc.services.live import LiveHub
 from streamsvc.web.wsframes import Outgoing
 
-__all__ = ["FANOUT_SLICE", "MONITOR_QUEUE", "Fanout", "Monitor", "SocketWriter"]
+__all__ = ["FANOUT_SLICE", "MONITOR_QUEUE", "Fanout", "Monitor", "SocketWriter", "deliver"]
 
 #: Messages a monitor may have waiting before it is skipped to a fresh snapshot.
 MONITOR_QUEUE = 8
