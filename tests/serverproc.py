@@ -1,4 +1,6 @@
-"""A real `streamsvc serve` process for the tests that need one (crash, browser, clients).
+"""A real `streamsvc serve` process for the tests that need one (crash, browser, clients),
+from the harness the benchmarks use too (`streamsvc_clients.serverproc`), and the waits
+tests use instead of fixed sleeps.
 
 It runs at a fixed port so that it can be killed (`kill -9`) and started again on the same
 address, the way a coordinator's device sees a server restart.
@@ -7,31 +9,22 @@ address, the way a coordinator's device sees a server restart.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 from conftest import ADMIN
+from streamsvc_clients import serverproc
+from streamsvc_clients.serverproc import free_port
 
 from streamsvc.storage import open_store
 
-START_TIMEOUT = 30.0
+__all__ = ["ServerProcess", "eventually", "free_port", "stored_ids", "until"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """One `streamsvc serve` process at a fixed port, so that it can be killed and restarted."""
+class ServerProcess(serverproc.ServerProcess):
+    """The shared harness with the tests' admin token; `start()` is awaited, so the test's
+    clients keep running while the server comes up again."""
 
     def __init__(
         self,
@@ -40,79 +33,11 @@ class ServerProcess:
         port: int | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
-        self.database = database
-        self.extra_args = extra_args
-        self.admin_token = ADMIN
-        self.port = port or free_port()
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        super().__init__(database, log_path, admin_token=ADMIN, port=port, extra_args=extra_args)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
+    async def start(self) -> None:  # type: ignore[override]
         """Start it and wait until /healthz answers 200."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.starts += 1
-        log = self.log_path.open("ab")
-        log.write(f"--- start {self.starts}\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamsvc",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--database",
-                self.database,
-                "--admin-token",
-                self.admin_token,
-                "--log-level",
-                "WARNING",
-                *self.extra_args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={k: v for k, v in os.environ.items() if not k.startswith("STREAMSVC_")},
-        )
-        log.close()
-        deadline = asyncio.get_running_loop().time() + START_TIMEOUT
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"the server exited: {self.log_path.read_text()[-2000:]}")
-                try:
-                    async with http.get(f"{self.url}/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                if asyncio.get_running_loop().time() > deadline:
-                    raise RuntimeError(f"the server did not come up: {self.log_path.read_text()}")
-                await asyncio.sleep(0.05)
-
-    def kill(self) -> None:
-        """`kill -9`: no shutdown handlers, no flush, connections dropped on the floor."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        await self.start_async()
 
 
 async def stored_ids(database_url: str, session_id: int) -> Counter[str]:
@@ -132,3 +57,12 @@ async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    """`until` for a check that must await (an HTTP request): polled every 0.1 s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
