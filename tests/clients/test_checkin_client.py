@@ -220,7 +220,7 @@ async def test_server_kill_9_midway_then_every_scan_stored_once(
     server: ServerProcess, database_url: str, tmp_path: Path
 ) -> None:
     world = await make_world(server)
-    total, results = 240, {}
+    results: dict[str, str] = {}
     with Outbox(tmp_path / "outbox.sqlite3") as box:
         client = CheckinClient(
             server.url,
@@ -234,23 +234,38 @@ async def test_server_kill_9_midway_then_every_scan_stored_once(
             window=2,
         )
         runner = asyncio.create_task(client.run())
+        scanned = 0
 
-        async def scan(count: int) -> None:
-            for i in range(count):
-                box.add(make_event(Command("checkin", member=CODES[i % 6]), datetime.now(UTC)))
-                client.notify()
-                await asyncio.sleep(0.004)
+        def scan(count: int) -> None:
+            nonlocal scanned
+            for _ in range(count):
+                box.add(
+                    make_event(Command("checkin", member=CODES[scanned % 6]), datetime.now(UTC))
+                )
+                scanned += 1
+            client.notify()
 
-        feeding = asyncio.create_task(scan(total))
-        await until(lambda: len(results) >= 40, 20, "some scans acked")
+        async def keep_scanning(stop: asyncio.Event) -> None:
+            """A scanner a little faster than the link: always a few scans waiting."""
+            while not stop.is_set():
+                scan(1)
+                await until(lambda: box.counts().queued < 8 or stop.is_set(), 20, "scans sent")
+
+        stop_scanning = asyncio.Event()
+        scanner = asyncio.create_task(keep_scanning(stop_scanning))
+        await until(lambda: len(results) >= 40 and box.counts().queued > 0, 20, "some scans acked")
         server.kill()
         acked_at_kill = len(results)
-        await asyncio.sleep(0.4)  # scans go on while the server is down
+        await until(lambda: not client.connected, 10, "the client seeing the server gone")
+        stop_scanning.set()
+        await scanner
+        scan(30)  # scans go on while the server is down
         queued_while_down = box.counts().queued
         await server.start()
-        await feeding
+        scan(30)
         client.finish()
         await asyncio.wait_for(runner, 30)
+        total = scanned
         assert box.counts().queued == 0 and box.counts().acked == total
 
     assert acked_at_kill < total and queued_while_down > 0

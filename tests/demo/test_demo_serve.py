@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import aiohttp
 import pytest
-from serverproc import ServerProcess
+from serverproc import ServerProcess, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +22,15 @@ async def test_the_demo_fills_a_province_and_its_simulated_sites_check_members_i
                 (session,) = (await r.json())["sessions"]
             assert session["expected"] == 37_000 and session["state"] == "open"
             live: dict = {}
-            for _ in range(240):  # the simulated coordinators start within seconds
+
+            async def checking_in() -> bool:
+                nonlocal live
                 async with http.get(f"{server.url}/api/v1/sessions/{session['id']}/live") as r:
                     live = await r.json()
-                if live["present"] > 0 and sum(s["connected"] for s in live["sites"]) > 1:
-                    break
-                await asyncio.sleep(0.25)
+                return live["present"] > 0 and sum(s["connected"] for s in live["sites"]) > 1
+
+            # the simulated coordinators start within seconds
+            await eventually(checking_in, 60, "simulated check-ins from connected sites")
             kinds = {site["kind"] for site in live["sites"]}
             assert live["present"] > 0, "no simulated check-in arrived"
             assert kinds == {"hall", "bridge", "broadcast", "self_study"}

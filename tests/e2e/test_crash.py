@@ -92,7 +92,14 @@ async def test_kill_9_mid_burst_loses_and_doubles_nothing(
     )
     server.kill()  # no await since the check: those events are in flight at the kill
     acked_at_kill = acked()
-    await asyncio.sleep(0.3)  # the sites notice, back off and keep retrying meanwhile
+    await until(
+        lambda: (
+            all(sim.stats.connected == 0 for sim in sims)
+            and sum(sim.stats.connect_failures for sim in sims) > 0
+        ),
+        10,
+        "every site cut off and retrying while the server is down",
+    )
     await server.start()
     await asyncio.wait_for(runs, 60)
 
