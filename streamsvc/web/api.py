@@ -50,9 +50,10 @@ async def _rows(request: web.Request, key: str, columns: tuple[str, ...]) -> lis
         except csv.Error as exc:
             raise InvalidInput(f"bad CSV: {exc}", code="bad_csv") from None
     body = await read_json(request)
-    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+    rows = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(rows, list):
         raise InvalidInput(f'the body must be {{"{key}": [...]}} or a CSV file (text/csv)')
-    return body[key]
+    return rows
 
 
 @routes.post("/api/v1/units")

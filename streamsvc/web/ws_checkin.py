@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,7 +136,9 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
                 sender.result()
 
 
-def _dispatch(text: str | bytes, handle: Any) -> bytes | asyncio.Future[list[dict[str, Any]]]:
+def _dispatch(
+    text: str | bytes, handle: Callable[[list[Any]], asyncio.Future[list[dict[str, Any]]]]
+) -> bytes | asyncio.Future[list[dict[str, Any]]]:
     """What to ack for one frame: an error now, or the results once committed."""
     try:
         data = orjson.loads(text)
