@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 __all__ = ["OneLineParser"]
 
@@ -10,5 +11,5 @@ __all__ = ["OneLineParser"]
 class OneLineParser(argparse.ArgumentParser):
     """Bad arguments end in one clear line and exit status 2, not a usage dump."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

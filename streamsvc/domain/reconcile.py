@@ -139,6 +139,8 @@ def _fold_events(
             if event.voided:
                 continue
             ts = event.ts
+            if ts is None:
+                raise ValueError(f"check-in {event.id!r} has no ts")
             site_id = event.site_id
             if first_in is None:
                 first_in = inside = ts
@@ -161,6 +163,8 @@ def _fold_events(
             if first_in is None or event.voided:
                 continue
             ts = event.ts
+            if ts is None:
+                raise ValueError(f"checkout {event.id!r} has no ts")
             if ts < last_ts:
                 raise ValueError(f"events of member {member!r} are not sorted by ts")
             if inside is not None:
@@ -380,10 +384,10 @@ def _depth_first(units: Mapping[str, Unit], roots: Iterable[str]) -> list[Unit]:
     order: list[Unit] = []
     seen: set[str] = set()
     for root in roots:
-        unit = units.get(root)
-        if unit is None or unit.code in seen:
+        top = units.get(root)
+        if top is None or top.code in seen:
             continue
-        stack = [unit]
+        stack = [top]
         while stack:
             unit = stack.pop()
             if unit.code in seen:
