@@ -7,6 +7,7 @@ PostgreSQL), or the merge in `reconcile` refuses them; these tests would see it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import uuid
@@ -89,25 +90,38 @@ async def test_records_match_the_pure_reconciliation(store):
     assert summary.excused > 0 and summary.absent > 0 and summary.late > 0
 
 
+class SlowClient:
+    """A client reading its download one part at a time: a write waits until the part before
+    it was read, as a full socket buffer makes an aiohttp response wait."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
+
+    async def write(self, data: bytes) -> None:
+        await self.queue.put(data)
+
+    async def read(self) -> None:
+        while True:
+            self.parts.append(await self.queue.get())
+            self.queue.task_done()
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 async def test_export_to_a_file_and_a_slow_async_output_agree(store, fmt):
     sid, _, _ = await big_session(store)
     service = AttendanceService(store)
-
-    class SlowOutput:
-        def __init__(self) -> None:
-            self.parts: list[bytes] = []
-
-        async def write(self, data: bytes) -> None:
-            await asyncio.sleep(0)
-            self.parts.append(data)
-
+    to_file, to_loop = io.BytesIO(), SlowClient()
+    reader = asyncio.create_task(to_loop.read())
     try:
         rec = await service.load(sid)
-        to_file, to_loop = io.BytesIO(), SlowOutput()
         first = await service.export(rec, fmt, to_file)
         second = await service.export(rec, fmt, to_loop)
+        await to_loop.queue.join()  # the last part read too
     finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
         await service.close()
     assert first == second
     assert first.expected == SIZE
