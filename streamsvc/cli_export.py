@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ async def _export(args: argparse.Namespace, fmt: str) -> int:
     return 0
 
 
-async def _absences(args: argparse.Namespace, fmt: str, start: Any, end: Any) -> int:
+async def _absences(args: argparse.Namespace, fmt: str, start: datetime, end: datetime) -> int:
     from streamsvc.services.attendance import AttendanceService
 
     store = await _open(args)
