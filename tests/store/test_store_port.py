@@ -110,8 +110,8 @@ async def test_migrations_apply_once_whichever_store_object_asks(database_url):
 @pytest.mark.parametrize(
     "url",
     [
-        "sqlite:///{tmp}/no/such/folder/streamsvc.db",
-        pytest.param("postgresql://postgres@127.0.0.1:1/streamsvc", marks=pytest.mark.postgres),
+        pytest.param("sqlite:///{tmp}/no/such/folder/streamsvc.db", id="sqlite"),
+        pytest.param("postgresql://postgres@127.0.0.1:1/streamsvc", id="postgres"),  # no server
     ],
 )
 async def test_a_database_out_of_reach_is_store_unavailable(url, tmp_path):
