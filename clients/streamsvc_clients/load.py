@@ -316,7 +316,6 @@ class _Site(CheckinLink):
             ping_interval=None,
             interval=sim.frame_interval(),
             start=sim.go,
-            stop=sim.stop,
             connect_gate=sim.handshakes,
         )
         self.sim, self.index, self.stats = sim, index, sim.stats
@@ -459,6 +458,7 @@ class Simulation:
         if not tasks:
             self.go.set()
         waiter = asyncio.ensure_future(asyncio.gather(*tasks))
+        stopper = asyncio.create_task(self._stop_sites())
         try:
             if self.cfg.connect_only and self.cfg.hold is not None:
                 await self.all_connected.wait()
@@ -472,10 +472,15 @@ class Simulation:
             self.stop.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(waiter), 5)
-            for task in tasks:
+            for task in (*tasks, stopper):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, stopper, return_exceptions=True)
         return self.stats
+
+    async def _stop_sites(self) -> None:
+        await self.stop.wait()
+        for site in self.sites:
+            site.stop()
 
 
 # --- reporting -------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class CheckinLink:
     Frames come from `put()` or, when the queue is empty, from `refill()`. `start`, if given,
     holds frames back after the welcome until it is set (the load generator's start line);
     `interval` paces frames evenly (seconds between two); `connect_gate` bounds how many
-    handshakes run at once across links; `stop` may be shared by many links.
+    handshakes run at once across links.
     """
 
     def __init__(
@@ -134,7 +134,6 @@ class CheckinLink:
         ping_interval: float | None = 20.0,
         interval: float = 0.0,
         start: asyncio.Event | None = None,
-        stop: asyncio.Event | None = None,
         connect_gate: asyncio.Semaphore | None = None,
     ) -> None:
         self.url, self.token, self.device = url, token, device
@@ -143,7 +142,7 @@ class CheckinLink:
         self.open_timeout, self.ping_interval = open_timeout, ping_interval
         self.interval = interval
         self.start, self.connect_gate = start, connect_gate
-        self.stop_event = stop or asyncio.Event()
+        self._stop = asyncio.Event()
         self.pending: deque[Frame] = deque()
         self.inflight: deque[Frame] = deque()
         self.connected = False
@@ -195,7 +194,7 @@ class CheckinLink:
 
     def stop(self) -> None:
         """Return from `run()` now; what is unacknowledged stays queued."""
-        self.stop_event.set()
+        self._stop.set()
         self._wake.set()
 
     def drained(self) -> bool:
@@ -217,7 +216,7 @@ class CheckinLink:
     async def run(self) -> None:
         """Connect, send, reconnect, until `stop()`, or `finish()` and all acknowledged.
         Raises `Unauthorized` when the service refuses the token."""
-        stop = self.stop_event
+        stop = self._stop
         if self.finishing and self.drained():
             return
         while not stop.is_set():
@@ -281,7 +280,7 @@ class CheckinLink:
         """One connection's life: a sender and a receiver sharing the frames in flight."""
         sender = asyncio.create_task(self._send(ws))
         receiver = asyncio.create_task(self._receive(ws))
-        stop = asyncio.create_task(self.stop_event.wait())
+        stop = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait(
                 (sender, receiver, stop), return_when=asyncio.FIRST_COMPLETED
