@@ -8,7 +8,7 @@ store reads the facts, calls this, and writes what it says.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,10 @@ __all__ = [
     "Presence",
     "TargetInfo",
     "decide_batch",
+    "first_presence",
+    "first_presence_by_session",
     "parse_event",
+    "settle_inserted",
 ]
 
 #: Check-ins open this long before `starts_at`.
@@ -287,9 +290,38 @@ def first_presence(
     checkins: Sequence[tuple[str, int, datetime]], site_names: Mapping[int, str]
 ) -> dict[str, Presence]:
     """Earliest check-in per member from (member, site_id, ts) rows read by a store."""
-    out: dict[str, Presence] = {}
-    for member, site_id, ts in checkins:
-        held = out.get(member)
+    found = first_presence_by_session(((0, m, s, ts) for m, s, ts in checkins), site_names)
+    return {member: p for (_, member), p in found.items()}
+
+
+def first_presence_by_session(
+    checkins: Iterable[tuple[int, str, int, datetime]], site_names: Mapping[int, str]
+) -> dict[tuple[int, str], Presence]:
+    """Earliest check-in per (session, member) from (session_id, member, site_id, ts) rows."""
+    out: dict[tuple[int, str], Presence] = {}
+    for session_id, member, site_id, ts in checkins:
+        key = (session_id, member)
+        held = out.get(key)
         if held is None or ts < held.ts:
-            out[member] = Presence(site_id, site_names.get(site_id, ""), ts)
+            out[key] = Presence(site_id, site_names.get(site_id, ""), ts)
     return out
+
+
+def settle_inserted(
+    outcomes: list[Outcome], events: list[Event], inserted: Collection[str]
+) -> tuple[list[Outcome], list[Event]]:
+    """What a group's answers are once the store has inserted what `decide_batch` said.
+
+    Another instance may store one of the ids between this one's read of the facts and
+    its insert (the insert then skips it, `ON CONFLICT DO NOTHING`). That event was stored
+    once, by the other instance: it answers `duplicate`, as a resend would, and is not
+    one of the events this group stored (so it is not counted twice live).
+    """
+    if len(inserted) == len(events):
+        return outcomes, events
+    lost = {e.id for e in events if e.id not in inserted}
+    settled = [
+        Outcome(o.id, "duplicate") if o.id in lost and o.result == "accepted" else o
+        for o in outcomes
+    ]
+    return settled, [e for e in events if e.id not in lost]
