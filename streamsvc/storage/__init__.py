@@ -7,10 +7,10 @@ from importlib import resources
 from streamsvc.errors import InvalidInput
 from streamsvc.ports import Store
 
-__all__ = ["migrations", "open_store"]
+__all__ = ["migration_scripts", "migrations", "open_store"]
 
 
-def migrations(backend: str) -> list[tuple[int, str]]:
+def migration_scripts(backend: str) -> list[tuple[int, str]]:
     """Numbered SQL files of one backend, in order: [(version, sql)]."""
     folder = resources.files("streamsvc.storage") / "migrations" / backend
     out = []
@@ -18,6 +18,10 @@ def migrations(backend: str) -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             out.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
     return sorted(out)
+
+
+#: The older name, kept for callers (a package folder of the same name hides it from mypy).
+migrations = migration_scripts
 
 
 def open_store(url: str) -> Store:

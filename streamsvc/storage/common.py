@@ -1,15 +1,53 @@
-"""Small helpers both stores share: time columns, row mapping, chunking, search text."""
+"""What both stores share beyond SQL: time columns, row mappers, the site-name cache, the
+check-in facts built from the rows each store reads, chunking and search text.
+
+The stores differ in how they reach their database and in how a time column looks
+(integer microseconds in SQLite, `timestamptz` in PostgreSQL), so every mapper takes the
+backend's time conversion; everything else here is written once.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
+from streamsvc.domain.checkin import Facts, TargetInfo, first_presence_by_session
+from streamsvc.domain.models import Event, Member, Session, Site
 from streamsvc.domain.text import fold
 
+__all__ = [
+    "Row",
+    "SiteNames",
+    "TimeColumn",
+    "as_is",
+    "chunks",
+    "dump_audience",
+    "event_from_row",
+    "facts_from_rows",
+    "from_us",
+    "like_pattern",
+    "load_audience",
+    "member_from_row",
+    "search_text",
+    "session_from_row",
+    "site_from_row",
+    "to_us",
+]
+
 T = TypeVar("T")
+
+#: A backend's time column value -> an aware UTC datetime (None stays None).
+TimeColumn = Callable[[Any], Any]
+
+
+class Row(Protocol):
+    """A row as either driver returns it: a tuple (sqlite3) or a Record (asyncpg)."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -26,6 +64,11 @@ def from_us(value: int | None) -> datetime | None:
     if value is None:
         return None
     return _EPOCH + timedelta(microseconds=value)
+
+
+def as_is(value: Any) -> Any:
+    """The time conversion of a driver that already returns aware datetimes (asyncpg)."""
+    return value
 
 
 def chunks(items: Sequence[T], size: int = 900) -> Iterator[Sequence[T]]:
@@ -49,3 +92,92 @@ def dump_audience(audience: Sequence[str]) -> str:
 
 def load_audience(raw: str) -> tuple[str, ...]:
     return tuple(json.loads(raw))
+
+
+# -- row mappers: rows in the column order of `storage.sql` ---------------------------------
+def session_from_row(row: Row, when: TimeColumn, expected: int = 0) -> Session:
+    """A row of `sql.SESSION_COLS` (`expected` is counted apart: not every read needs it)."""
+    return Session(
+        id=row[0],
+        title=row[1],
+        starts_at=when(row[2]),
+        ends_at=when(row[3]),
+        audience=load_audience(row[4]),
+        late_after_minutes=row[5],
+        makeup_for=row[6],
+        state=row[7],
+        closed_at=when(row[8]),
+        expected=expected,
+    )
+
+
+def site_from_row(row: Row) -> Site:
+    """A row of `sql.SITE_COLS`."""
+    return Site(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def event_from_row(row: Row, when: TimeColumn) -> Event:
+    """A row of `sql.EVENT_COLS`."""
+    return Event(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        when(row[4]),
+        when(row[5]),
+        row[6],
+        row[7],
+        row[8],
+        bool(row[9]),
+        bool(row[10]),
+    )
+
+
+def member_from_row(row: Row) -> Member:
+    """A row of `sql.MEMBER_COLS`."""
+    return Member(row[0], row[1], row[2])
+
+
+class SiteNames:
+    """Site names by id, for `already_present`. A site's name does not change once
+    registered, so one cache per store object is never stale."""
+
+    def __init__(self) -> None:
+        self.names: dict[int, str] = {}
+
+    def missing(self, site_ids: Iterable[int]) -> list[int]:
+        names = self.names
+        return sorted({s for s in site_ids if s not in names})
+
+    def add(self, rows: Iterable[Row]) -> None:
+        """(id, name) rows read for `missing()`."""
+        for site_id, name in rows:
+            self.names[site_id] = name
+
+
+def facts_from_rows(
+    sessions: Mapping[int, Session],
+    member_rows: Iterable[Row],
+    stored_ids: set[str],
+    checkin_rows: Iterable[Row],
+    site_names: Mapping[int, str],
+    target_rows: Iterable[Row],
+    when: TimeColumn,
+) -> Facts:
+    """The facts a group of check-ins is decided on, from the rows a store read in the
+    transaction it will write in:
+
+    - `member_rows`: (code, full_name, unit, unit name) of the members the group names;
+    - `checkin_rows`: (session_id, member, site_id, ts) of their counted check-ins;
+    - `target_rows`: (id, session_id, site_id, type, member, voided) of the events voids name.
+    """
+    members: dict[str, Member] = {}
+    unit_names: dict[str, str] = {}
+    for code, full_name, unit, unit_name in member_rows:
+        members[code] = Member(code, full_name, unit)
+        unit_names[unit] = unit_name
+    presence = first_presence_by_session(
+        ((s, m, site, when(ts)) for s, m, site, ts in checkin_rows), site_names
+    )
+    targets = {r[0]: TargetInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in target_rows}
+    return Facts(sessions, members, stored_ids, presence, targets, unit_names=unit_names)

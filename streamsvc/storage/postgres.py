@@ -8,77 +8,128 @@ instance still lands once, and the loser answers `duplicate`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from streamsvc.domain.checkin import Facts, Outcome, TargetInfo, first_presence
+from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
 from streamsvc.domain.models import Event, Member, Session, Site, Unit
 from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
-from streamsvc.storage import migrations
-from streamsvc.storage.common import dump_audience, like_pattern, load_audience, search_text
+from streamsvc.storage import migration_scripts, sql
+from streamsvc.storage.common import (
+    SiteNames,
+    as_is,
+    dump_audience,
+    event_from_row,
+    facts_from_rows,
+    like_pattern,
+    member_from_row,
+    search_text,
+    session_from_row,
+    site_from_row,
+)
+from streamsvc.storage.sql import numbered
 
-__all__ = ["PostgresStore"]
+__all__ = ["UNREACHABLE", "PostgresStore"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    #: A connection lent by the pool.
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+
 DEADLOCK_RETRIES = 3
+
+#: Errors that mean the database is out of reach, not that the statement is wrong. OSError
+#: covers refused and reset connections and TimeoutError (a pool acquire that timed out).
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+
+_SUBTREE = """
+WITH RECURSIVE sub(code) AS (
+    SELECT code FROM units WHERE code = $1
+    UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code
+)"""
+
+_GET_SETTING = numbered(sql.GET_SETTING)
+_SET_SETTING = numbered(sql.SET_SETTING)
+_SESSION_BY_ID = numbered(sql.SESSION_BY_ID)
+_SESSION_STATE = numbered(sql.SESSION_STATE) + " FOR UPDATE"
+_EXPECTED_COUNT = numbered(sql.EXPECTED_COUNT.format(audience=sql.POSTGRES_AUDIENCE))
+_IS_EXPECTED = numbered(sql.IS_EXPECTED.format(audience=sql.POSTGRES_AUDIENCE))
+_EXPECTED_MEMBERS = numbered(sql.EXPECTED_MEMBERS.format(audience=sql.POSTGRES_AUDIENCE))
+_FREEZE_EXPECTED = numbered(sql.FREEZE_EXPECTED.format(audience=sql.POSTGRES_AUDIENCE))
+_FREEZE_EXCUSED = numbered(sql.FREEZE_EXCUSED)
+_UNEXPECTED_MEMBERS = numbered(sql.UNEXPECTED_MEMBERS.format(audience=sql.POSTGRES_AUDIENCE))
+_MADE_UP = numbered(sql.MADE_UP)
+_CHECKED_IN = numbered(sql.CHECKED_IN)
+_ADD_EXCUSE = numbered(sql.ADD_EXCUSE)
+_EXCUSES = numbered(sql.EXCUSES)
+_LIST_SITES = numbered(sql.LIST_SITES)
+_SITE_BY_TOKEN_HASH = numbered(sql.SITE_BY_TOKEN_HASH)
+_EVENTS = {
+    by_member: numbered(sql.SESSION_EVENTS.format(order=order))
+    for by_member, order in ((False, sql.EVENTS_BY_ARRIVAL), (True, sql.EVENTS_BY_MEMBER))
+}
+_FACT_STORED = numbered(sql.FACT_STORED.format(ids="= ANY(?::text[])"))
+_FACT_SESSIONS = numbered(sql.FACT_SESSIONS.format(ids="= ANY(?::bigint[])"))
+_FACT_MEMBERS = numbered(sql.FACT_MEMBERS.format(codes="= ANY(?::text[])"))
+_FACT_CHECKINS = numbered(
+    sql.FACT_CHECKINS.format(sessions="= ANY(?::bigint[])", codes="= ANY(?::text[])")
+)
+_FACT_TARGETS = numbered(sql.FACT_TARGETS.format(ids="= ANY(?::text[])"))
+_SITE_NAMES = numbered(sql.SITE_NAMES.format(ids="= ANY(?::bigint[])"))
+_INSERT_EVENTS = (
+    "INSERT INTO events (id, session_id, site_id, type, ts, received_at, member, "
+    "count, target, late_upload) SELECT * FROM unnest($1::text[], $2::bigint[], "
+    "$3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], "
+    "$8::int[], $9::text[], $10::bool[]) ON CONFLICT (id) DO NOTHING RETURNING id"
+)
 
 
 def _event_id(event: Event) -> str:
     return event.id
 
 
-_SUBTREE = """
-WITH RECURSIVE sub(code) AS (
-    SELECT code FROM units WHERE code = ANY($1::text[])
-    UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code
-)"""
-
-_SESSION_COLS = (
-    "id, title, starts_at, ends_at, audience, late_after_minutes, makeup_for, state, closed_at, "
-    "frozen"
-)
-_EVENT_COLS = (
-    "id, session_id, site_id, type, ts, received_at, member, count, target, voided, late_upload"
-)
-_SITE_COLS = "id, session_id, name, kind, unit, capacity"
+def _event_row(row: Any) -> Event:
+    return event_from_row(row, as_is)
 
 
-def _session(row: Any, expected: int = 0) -> Session:
-    return Session(
-        id=row[0],
-        title=row[1],
-        starts_at=row[2],
-        ends_at=row[3],
-        audience=load_audience(row[4]),
-        late_after_minutes=row[5],
-        makeup_for=row[6],
-        state=row[7],
-        closed_at=row[8],
-        expected=expected,
-    )
-
-
-def _site(row: Any) -> Site:
-    return Site(row[0], row[1], row[2], row[3], row[4], row[5])
-
-
-def _event(row: Any) -> Event:
-    return Event(*row)
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"the database is unavailable: {exc}")
 
 
 class PostgresStore:
-    """`postgresql://user@host:port/db`."""
+    """`postgresql://user@host:port/db`.
+
+    Every method reaches the database through `_connection()`, the one place where a
+    database out of reach becomes `StoreUnavailable`.
+    """
+
+    #: Group-commit writer tasks: two transactions in flight keep the server busy while
+    #: the next group is decided.
+    writers = 2
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.url = url
         self._pool: asyncpg.Pool | None = None
         self._min, self._max = min_size, max_size
-        self._site_names: dict[int, str] = {}
+        self._site_names = SiteNames()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -86,12 +137,28 @@ class PostgresStore:
             raise StoreUnavailable("store is not open")
         return self._pool
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Connection]:
+        try:
+            async with self.pool.acquire() as conn:
+                yield conn
+        except UNREACHABLE as exc:
+            raise _unavailable(exc) from exc
+
+    async def _fetch(self, query: str, *args: Any) -> list[Any]:
+        async with self._connection() as conn:
+            return list(await conn.fetch(query, *args))
+
+    async def _fetchrow(self, query: str, *args: Any) -> Any:
+        async with self._connection() as conn:
+            return await conn.fetchrow(query, *args)
+
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self._min, max_size=self._max, command_timeout=60
             )
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
 
     async def close(self) -> None:
@@ -101,13 +168,14 @@ class PostgresStore:
 
     async def ping(self) -> None:
         try:
-            await self.pool.fetchval("SELECT 1", timeout=2)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            async with self._connection() as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+        except asyncpg.PostgresError as exc:
             raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
 
     async def migrate(self) -> list[int]:
         applied: list[int] = []
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             # One migrator at a time when several instances start together.
             await conn.execute("SELECT pg_advisory_lock(4711)")
             try:
@@ -116,11 +184,11 @@ class PostgresStore:
                     "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
                 )
                 done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-                for version, sql in migrations("postgres"):
+                for version, script in migration_scripts("postgres"):
                     if version in done:
                         continue
                     async with conn.transaction():
-                        await conn.execute(sql)
+                        await conn.execute(script)
                         await conn.execute(
                             "INSERT INTO schema_migrations (version) VALUES ($1)", version
                         )
@@ -131,23 +199,19 @@ class PostgresStore:
 
     # -- settings ---------------------------------------------------------------------
     async def get_setting(self, key: str) -> str | None:
-        return await self.pool.fetchval("SELECT value FROM settings WHERE key = $1", key)
+        row = await self._fetchrow(_GET_SETTING, key)
+        return str(row[0]) if row else None
 
     async def set_setting(self, key: str, value: str) -> None:
-        await self.pool.execute(
-            "INSERT INTO settings VALUES ($1, $2) ON CONFLICT (key) DO UPDATE "
-            "SET value = excluded.value",
-            key,
-            value,
-        )
+        async with self._connection() as conn:
+            await conn.execute(_SET_SETTING, key, value)
 
     # -- roster -----------------------------------------------------------------------
     async def list_units(self) -> list[Unit]:
-        rows = await self.pool.fetch("SELECT code, name, parent FROM units ORDER BY code")
-        return [Unit(*r) for r in rows]
+        return [Unit(*r) for r in await self._fetch(sql.LIST_UNITS)]
 
     async def upsert_units(self, units: Sequence[Unit]) -> tuple[int, int]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             rows = await conn.fetch(
                 "INSERT INTO units (code, name, parent) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) "
@@ -161,13 +225,13 @@ class PostgresStore:
         return created, len(rows) - created
 
     async def member_codes_existing(self, codes: Sequence[str]) -> set[str]:
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             "SELECT code FROM members WHERE code = ANY($1::text[])", list(codes)
         )
         return {r[0] for r in rows}
 
     async def upsert_members(self, members: Sequence[Member]) -> tuple[int, int]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             rows = await conn.fetch(
                 "INSERT INTO members (code, full_name, unit, search) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
@@ -189,47 +253,39 @@ class PostgresStore:
         if unit is not None:
             prefix = _SUBTREE
             where.append("unit IN (SELECT code FROM sub)")
-            args.append([unit])
+            args.append(unit)
         if query:
             args.append(like_pattern(query))
             where.append(f"search LIKE ${len(args)}")
         cond = f"WHERE {' AND '.join(where)}" if where else ""
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             total = await conn.fetchval(f"{prefix} SELECT count(*) FROM members {cond}", *args)
             rows = await conn.fetch(
-                f"{prefix} SELECT code, full_name, unit FROM members {cond} ORDER BY code "
+                f"{prefix} SELECT {sql.MEMBER_COLS} FROM members {cond} ORDER BY code "
                 f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
                 *args,
                 limit,
                 offset,
             )
-        return [Member(*r) for r in rows], total
+        return [member_from_row(r) for r in rows], int(total)
 
     async def get_members(self, codes: Iterable[str]) -> dict[str, Member]:
-        rows = await self.pool.fetch(
-            "SELECT code, full_name, unit FROM members WHERE code = ANY($1::text[])", list(codes)
+        rows = await self._fetch(
+            f"SELECT {sql.MEMBER_COLS} FROM members WHERE code = ANY($1::text[])", list(codes)
         )
-        return {r[0]: Member(*r) for r in rows}
+        return {r[0]: member_from_row(r) for r in rows}
 
     # -- sessions ---------------------------------------------------------------------
-    async def _expected(self, conn: Any, session_id: int, frozen: bool, audience: str) -> int:
-        if frozen:
-            return await conn.fetchval(
-                "SELECT count(*) FROM session_members WHERE session_id = $1", session_id
-            )
-        return await conn.fetchval(
-            f"{_SUBTREE} SELECT count(*) FROM members WHERE unit IN (SELECT code FROM sub)",
-            list(load_audience(audience)),
-        )
-
-    async def _load_session(self, conn: Any, session_id: int) -> Session | None:
-        row = await conn.fetchrow(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = $1", session_id)
+    async def _load_session(self, conn: Connection, session_id: int) -> Session | None:
+        row = await conn.fetchrow(_SESSION_BY_ID, session_id)
         if row is None:
             return None
-        return _session(row, await self._expected(conn, row[0], row[9], row[4]))
+        return session_from_row(
+            row, as_is, await conn.fetchval(_EXPECTED_COUNT, session_id, session_id)
+        )
 
     async def create_session(self, new: NewSession, *, from_excused_of: int | None) -> Session:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             session_id = await conn.fetchval(
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
                 "makeup_for, frozen) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -242,39 +298,31 @@ class PostgresStore:
                 from_excused_of is not None,
             )
             if from_excused_of is not None:
-                await conn.execute(
-                    "INSERT INTO session_members SELECT $1, member FROM excuses "
-                    "WHERE session_id = $2",
-                    session_id,
-                    from_excused_of,
-                )
-            return await self._load_session(conn, session_id)  # type: ignore[return-value]
+                await conn.execute(_FREEZE_EXCUSED, session_id, from_excused_of)
+            session = await self._load_session(conn, session_id)
+        assert session is not None
+        return session
 
     async def get_session(self, session_id: int) -> Session | None:
-        async with self.pool.acquire() as conn:
+        async with self._connection() as conn:
             return await self._load_session(conn, session_id)
 
     async def list_sessions(self) -> list[Session]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY id")
-            return [_session(r, await self._expected(conn, r[0], r[9], r[4])) for r in rows]
+        async with self._connection() as conn:
+            return [
+                session_from_row(r, as_is, await conn.fetchval(_EXPECTED_COUNT, r[0], r[0]))
+                for r in await conn.fetch(sql.LIST_SESSIONS)
+            ]
 
     async def close_session(self, session_id: int, closed_at: datetime) -> Session | None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT state, frozen, audience FROM sessions WHERE id = $1 FOR UPDATE",
-                session_id,
-            )
+        async with self._connection() as conn, conn.transaction():
+            row = await conn.fetchrow(_SESSION_STATE, session_id)
             if row is None:
                 return None
-            if row[0] != "closed":
-                if not row[1]:
-                    await conn.execute(
-                        f"{_SUBTREE} INSERT INTO session_members SELECT $2, code FROM members "
-                        "WHERE unit IN (SELECT code FROM sub)",
-                        list(load_audience(row[2])),
-                        session_id,
-                    )
+            state, frozen = row
+            if state != "closed":
+                if not frozen:
+                    await conn.execute(_FREEZE_EXPECTED, session_id, session_id, session_id)
                 await conn.execute(
                     "UPDATE sessions SET state = 'closed', closed_at = $1, frozen = TRUE "
                     "WHERE id = $2",
@@ -284,26 +332,7 @@ class PostgresStore:
             return await self._load_session(conn, session_id)
 
     async def is_expected(self, session_id: int, member: str) -> bool:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT frozen, audience FROM sessions WHERE id = $1", session_id
-            )
-            if row is None:
-                return False
-            if row[0]:
-                hit = await conn.fetchval(
-                    "SELECT 1 FROM session_members WHERE session_id = $1 AND member = $2",
-                    session_id,
-                    member,
-                )
-            else:
-                hit = await conn.fetchval(
-                    f"{_SUBTREE} SELECT 1 FROM members WHERE code = $2 "
-                    "AND unit IN (SELECT code FROM sub)",
-                    list(load_audience(row[1])),
-                    member,
-                )
-            return hit is not None
+        return await self._fetchrow(_IS_EXPECTED, session_id, session_id, member) is not None
 
     # -- sites and excuses --------------------------------------------------------------
     async def create_site(
@@ -315,9 +344,9 @@ class PostgresStore:
         capacity: int | None,
         token_hash: str,
     ) -> Site:
-        row = await self.pool.fetchrow(
+        row = await self._fetchrow(
             "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash) "
-            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_SITE_COLS}",
+            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {sql.SITE_COLS}",
             session_id,
             name,
             kind,
@@ -325,44 +354,24 @@ class PostgresStore:
             capacity,
             token_hash,
         )
-        return _site(row)
+        return site_from_row(row)
 
     async def list_sites(self, session_id: int) -> list[Site]:
-        rows = await self.pool.fetch(
-            f"SELECT {_SITE_COLS} FROM sites WHERE session_id = $1 ORDER BY id", session_id
-        )
-        return [_site(r) for r in rows]
+        return [site_from_row(r) for r in await self._fetch(_LIST_SITES, session_id)]
 
     async def site_by_token_hash(self, token_hash: str) -> Site | None:
-        row = await self.pool.fetchrow(
-            f"SELECT {_SITE_COLS} FROM sites WHERE token_hash = $1", token_hash
-        )
-        return _site(row) if row else None
+        row = await self._fetchrow(_SITE_BY_TOKEN_HASH, token_hash)
+        return site_from_row(row) if row else None
 
     async def add_excuse(self, session_id: int, member: str, reason: str) -> bool:
-        async with self.pool.acquire() as conn, conn.transaction():
-            present = await conn.fetchval(
-                "SELECT 1 FROM events WHERE session_id = $1 AND member = $2 "
-                "AND type = 'checkin' AND NOT voided LIMIT 1",
-                session_id,
-                member,
-            )
-            if present:
+        async with self._connection() as conn, conn.transaction():
+            if await conn.fetchval(_CHECKED_IN, session_id, member):
                 return False
-            await conn.execute(
-                "INSERT INTO excuses (session_id, member, reason) VALUES ($1, $2, $3) "
-                "ON CONFLICT (session_id, member) DO UPDATE SET reason = excluded.reason",
-                session_id,
-                member,
-                reason,
-            )
+            await conn.execute(_ADD_EXCUSE, session_id, member, reason, datetime.now(UTC))
             return True
 
     async def list_excuses(self, session_id: int) -> dict[str, str]:
-        rows = await self.pool.fetch(
-            "SELECT member, reason FROM excuses WHERE session_id = $1", session_id
-        )
-        return {r[0]: r[1] for r in rows}
+        return {r[0]: r[1] for r in await self._fetch(_EXCUSES, session_id)}
 
     # -- events -----------------------------------------------------------------------
     async def commit_events(
@@ -382,18 +391,15 @@ class PostgresStore:
     async def _commit_events(
         self, items: Sequence[CheckinItem], decide: Decider, now: datetime
     ) -> tuple[list[Outcome], list[Event]]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            facts = await self._facts(conn, items)
-            outcomes, decided, voids = decide(items, facts, now)
-            # One order for every writer (by id), so two transactions inserting the same ids
-            # wait for each other instead of deadlocking.
-            rows = sorted(decided, key=_event_id)
-            if rows:
+        async with self._connection() as conn, conn.transaction():
+            outcomes, decided, voids = decide(items, await self._facts(conn, items), now)
+            inserted: list[Any] = []
+            if decided:
+                # One order for every writer (by id), so two transactions inserting the same
+                # ids wait for each other instead of deadlocking.
+                rows = sorted(decided, key=_event_id)
                 inserted = await conn.fetch(
-                    "INSERT INTO events (id, session_id, site_id, type, ts, received_at, member, "
-                    "count, target, late_upload) SELECT * FROM unnest($1::text[], $2::bigint[], "
-                    "$3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[], "
-                    "$8::int[], $9::text[], $10::bool[]) ON CONFLICT (id) DO NOTHING RETURNING id",
+                    _INSERT_EVENTS,
                     [e.id for e in rows],
                     [e.session_id for e in rows],
                     [e.site_id for e in rows],
@@ -405,148 +411,53 @@ class PostgresStore:
                     [e.target for e in rows],
                     [e.late_upload for e in rows],
                 )
-                if len(inserted) != len(rows):
-                    # Another instance stored some of these ids between our read and write.
-                    won = {r[0] for r in inserted}
-                    decided = [e for e in decided if e.id in won]
-                    lost = {it[2].id for it in items} - won
-                    for outcome in outcomes:
-                        if outcome.id in lost and outcome.result == "accepted":
-                            outcome.result, outcome.member, outcome.already_present = (
-                                "duplicate",
-                                None,
-                                None,
-                            )
-                            outcome.unit_name = None
             if voids:
                 await conn.execute(
                     "UPDATE events SET voided = TRUE WHERE id = ANY($1::text[])", sorted(voids)
                 )
-        return outcomes, decided
+        return settle_inserted(outcomes, decided, {r[0] for r in inserted})
 
-    async def _facts(self, conn: Any, items: Sequence[CheckinItem]) -> Facts:
+    async def _facts(self, conn: Connection, items: Sequence[CheckinItem]) -> Facts:
         ids = [it[2].id for it in items]
-        stored = {
-            r[0] for r in await conn.fetch("SELECT id FROM events WHERE id = ANY($1::text[])", ids)
-        }
+        stored = {r[0] for r in await conn.fetch(_FACT_STORED, ids)}
         session_ids = sorted({it[0] for it in items})
         sessions = {
-            r[0]: _session(r)
-            for r in await conn.fetch(
-                f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ANY($1::bigint[])", session_ids
-            )
+            r[0]: session_from_row(r, as_is) for r in await conn.fetch(_FACT_SESSIONS, session_ids)
         }
         codes = sorted({it[2].member for it in items if it[2].member})
-        members: dict[str, Member] = {}
-        unit_names: dict[str, str] = {}
-        for code, full_name, unit, unit_name in await conn.fetch(
-            "SELECT m.code, m.full_name, m.unit, u.name FROM members m "
-            "JOIN units u ON u.code = m.unit WHERE m.code = ANY($1::text[])",
-            codes,
-        ):
-            members[code] = Member(code, full_name, unit)
-            unit_names[unit] = unit_name
-        presence = {}
+        member_rows: list[Any] = []
+        checkin_rows: list[Any] = []
         if codes:
-            rows = await conn.fetch(
-                "SELECT session_id, member, site_id, ts FROM events "
-                "WHERE session_id = ANY($1::bigint[]) AND member = ANY($2::text[]) "
-                "AND type = 'checkin' AND NOT voided",
-                session_ids,
-                codes,
-            )
-            names = await self._names(conn, {r[2] for r in rows})
-            for sid in session_ids:
-                found = first_presence([(r[1], r[2], r[3]) for r in rows if r[0] == sid], names)
-                presence.update({(sid, m): p for m, p in found.items()})
-        target_ids = [it[2].target for it in items if it[2].target]
-        targets = {}
-        if target_ids:
-            for r in await conn.fetch(
-                "SELECT id, session_id, site_id, type, member, voided FROM events "
-                "WHERE id = ANY($1::text[])",
-                target_ids,
-            ):
-                targets[r[0]] = TargetInfo(r[0], r[1], r[2], r[3], r[4], r[5])
-        return Facts(sessions, members, stored, presence, targets, unit_names=unit_names)
-
-    async def _names(self, conn: Any, site_ids: set[int]) -> dict[int, str]:
-        missing = [s for s in site_ids if s not in self._site_names]
+            member_rows = await conn.fetch(_FACT_MEMBERS, codes)
+            checkin_rows = await conn.fetch(_FACT_CHECKINS, session_ids, codes)
+        missing = self._site_names.missing(r[2] for r in checkin_rows)
         if missing:
-            for r in await conn.fetch(
-                "SELECT id, name FROM sites WHERE id = ANY($1::bigint[])", missing
-            ):
-                self._site_names[r[0]] = r[1]
-        return self._site_names
-
-    async def _iterate(self, sql: str, *args: Any) -> AsyncIterator[Any]:
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            async for row in conn.cursor(sql, *args, prefetch=5000):
-                yield row
-
-    async def iter_events(
-        self, session_id: int, *, by_member: bool = False
-    ) -> AsyncIterator[Event]:
-        order = "member, ts, id" if by_member else "received_at, id"
-        async for row in self._iterate(
-            f"SELECT {_EVENT_COLS} FROM events WHERE session_id = $1 ORDER BY {order}",
-            session_id,
-        ):
-            yield _event(row)
-
-    async def iter_expected_members(self, session_id: int) -> AsyncIterator[Member]:
-        row = await self.pool.fetchrow(
-            "SELECT frozen, audience FROM sessions WHERE id = $1", session_id
+            self._site_names.add(await conn.fetch(_SITE_NAMES, missing))
+        target_ids = [it[2].target for it in items if it[2].target]
+        target_rows = await conn.fetch(_FACT_TARGETS, target_ids) if target_ids else []
+        return facts_from_rows(
+            sessions, member_rows, stored, checkin_rows, self._site_names.names, target_rows, as_is
         )
-        if row is None:
-            return
-        if row[0]:
-            rows = self._iterate(
-                "SELECT m.code, m.full_name, m.unit FROM session_members s "
-                "JOIN members m ON m.code = s.member WHERE s.session_id = $1 ORDER BY m.code",
-                session_id,
-            )
-        else:
-            rows = self._iterate(
-                f"{_SUBTREE} SELECT code, full_name, unit FROM members "
-                "WHERE unit IN (SELECT code FROM sub) ORDER BY code",
-                list(load_audience(row[1])),
-            )
-        async for r in rows:
-            yield Member(*r)
+
+    async def _iterate(
+        self, query: str, args: Sequence[Any], convert: Callable[[Any], T]
+    ) -> AsyncIterator[T]:
+        async with self._connection() as conn, conn.transaction(readonly=True):
+            async for row in conn.cursor(query, *args, prefetch=5000):
+                yield convert(row)
+
+    def iter_events(self, session_id: int, *, by_member: bool = False) -> AsyncIterator[Event]:
+        return self._iterate(_EVENTS[by_member], (session_id,), _event_row)
+
+    def iter_expected_members(self, session_id: int) -> AsyncIterator[Member]:
+        return self._iterate(_EXPECTED_MEMBERS, (session_id, session_id), member_from_row)
 
     # -- attendance ---------------------------------------------------------------------
     async def list_unexpected_members(self, session_id: int) -> dict[str, Member]:
-        """Members with a counted (not voided) check-in at the session who are not expected."""
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT frozen, audience FROM sessions WHERE id = $1", session_id
-            )
-            if row is None:
-                return {}
-            if row[0]:
-                rows = await conn.fetch(
-                    "SELECT code, full_name, unit FROM members WHERE code IN (SELECT member "
-                    "FROM events WHERE session_id = $1 AND type = 'checkin' AND NOT voided) "
-                    "AND code NOT IN (SELECT member FROM session_members WHERE session_id = $1)",
-                    session_id,
-                )
-            else:
-                rows = await conn.fetch(
-                    f"{_SUBTREE} SELECT code, full_name, unit FROM members WHERE code IN "
-                    "(SELECT member FROM events WHERE session_id = $2 AND type = 'checkin' "
-                    "AND NOT voided) AND unit NOT IN (SELECT code FROM sub)",
-                    list(load_audience(row[1])),
-                    session_id,
-                )
-        return {r[0]: Member(*r) for r in rows}
+        """Members with a counted check-in at the session who are not expected."""
+        rows = await self._fetch(_UNEXPECTED_MEMBERS, session_id, session_id, session_id)
+        return {r[0]: member_from_row(r) for r in rows}
 
     async def list_made_up(self, session_id: int) -> set[str]:
         """Members with a counted check-in at any make-up session of this one."""
-        rows = await self.pool.fetch(
-            "SELECT DISTINCT e.member FROM sessions s JOIN events e ON e.session_id = s.id "
-            "WHERE s.makeup_for = $1 AND e.type = 'checkin' AND NOT e.voided "
-            "AND e.member IS NOT NULL",
-            session_id,
-        )
-        return {r[0] for r in rows}
+        return {r[0] for r in await self._fetch(_MADE_UP, session_id)}

@@ -9,27 +9,34 @@ what an acknowledgement promises.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from streamsvc.domain.checkin import Facts, Outcome, TargetInfo, first_presence
+from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
 from streamsvc.domain.models import Event, Member, Session, Site, Unit
 from streamsvc.errors import InvalidInput, StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
-from streamsvc.storage import migrations
+from streamsvc.storage import migration_scripts, sql
 from streamsvc.storage.common import (
+    SiteNames,
     chunks,
     dump_audience,
+    event_from_row,
+    facts_from_rows,
     from_us,
     like_pattern,
-    load_audience,
+    member_from_row,
     search_text,
+    session_from_row,
+    site_from_row,
     to_us,
 )
 
@@ -39,58 +46,71 @@ T = TypeVar("T")
 
 _SUBTREE = """
 WITH RECURSIVE sub(code) AS (
-    SELECT code FROM units WHERE code IN (SELECT value FROM json_each(?))
+    SELECT code FROM units WHERE code = ?
     UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code
 )"""
 
-_SESSION_COLS = (
-    "id, title, starts_at, ends_at, audience, late_after_minutes, makeup_for, state, closed_at, "
-    "frozen"
+#: Primary result codes that mean the file cannot be reached or written just now, not that
+#: the statement is wrong: busy or locked, read-only, disk I/O, disk full, cannot open.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
 )
 
+_EXPECTED_COUNT = sql.EXPECTED_COUNT.format(audience=sql.SQLITE_AUDIENCE)
+_IS_EXPECTED = sql.IS_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
+_EXPECTED_MEMBERS = sql.EXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
+_FREEZE_EXPECTED = sql.FREEZE_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
+_UNEXPECTED_MEMBERS = sql.UNEXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
 
-def _session(row: sqlite3.Row | tuple, expected: int = 0) -> Session:
-    return Session(
-        id=row[0],
-        title=row[1],
-        starts_at=from_us(row[2]),  # type: ignore[arg-type]
-        ends_at=from_us(row[3]),  # type: ignore[arg-type]
-        audience=load_audience(row[4]),
-        late_after_minutes=row[5],
-        makeup_for=row[6],
-        state=row[7],
-        closed_at=from_us(row[8]),
-        expected=expected,
+_EVENT_INSERT_COLS = (
+    "id, session_id, site_id, type, ts, received_at, member, count, target, late_upload"
+)
+#: Rows per INSERT: 10 parameters each, well under SQLite's 32,766 parameters a statement.
+_INSERT_ROWS = 900
+
+
+@lru_cache(maxsize=64)
+def _in(count: int) -> str:
+    return f"IN ({','.join('?' * count)})"
+
+
+@lru_cache(maxsize=64)
+def _insert_events(count: int) -> str:
+    values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+    return (
+        f"INSERT INTO events ({_EVENT_INSERT_COLS}) VALUES {values} "
+        "ON CONFLICT (id) DO NOTHING RETURNING id"
     )
 
 
-def _site(row: tuple) -> Site:
-    return Site(row[0], row[1], row[2], row[3], row[4], row[5])
+def _event_row(row: Sequence[Any]) -> Event:
+    return event_from_row(row, from_us)
 
 
-_EVENT_COLS = (
-    "id, session_id, site_id, type, ts, received_at, member, count, target, voided, late_upload"
-)
-
-
-def _event(row: tuple) -> Event:
-    return Event(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        from_us(row[4]),
-        from_us(row[5]),  # type: ignore[arg-type]
-        row[6],
-        row[7],
-        row[8],
-        bool(row[9]),
-        bool(row[10]),
-    )
+@contextlib.contextmanager
+def _reachable(path: str) -> Iterator[None]:
+    """The file out of reach (locked, I/O, disk full) is `StoreUnavailable`, as on PostgreSQL."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF in _UNAVAILABLE_CODES:
+            raise StoreUnavailable(f"the database is unavailable: {exc}") from exc
+        raise
 
 
 class SqliteStore:
     """`sqlite:///path/to/file.db`; `sqlite:///:memory:` is refused (two connections)."""
+
+    #: Group-commit writer tasks: SQLite has one writer thread, a second would only queue.
+    writers = 1
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -98,8 +118,7 @@ class SqliteStore:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
-        self._site_names: dict[int, str] = {}
-        self._lock = threading.Lock()
+        self._site_names = SiteNames()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -126,7 +145,8 @@ class SqliteStore:
         return conn
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        with _reachable(self.path):
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         def call() -> T:
@@ -150,6 +170,12 @@ class SqliteStore:
 
         return await self._run(self._reader, call)
 
+    async def _fetchall(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
+        return await self._read(lambda c: c.execute(query, args).fetchall())
+
+    async def _fetchone(self, query: str, args: Sequence[Any] = ()) -> Any:
+        return await self._read(lambda c: c.execute(query, args).fetchone())
+
     async def open(self) -> None:
         try:
             self._wconn = await self._run(self._writer, self._connect)
@@ -167,7 +193,7 @@ class SqliteStore:
 
     async def ping(self) -> None:
         try:
-            await self._read(lambda c: c.execute("SELECT 1").fetchone())
+            await self._fetchone("SELECT 1")
         except (sqlite3.Error, AssertionError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
@@ -179,12 +205,12 @@ class SqliteStore:
             )
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
             applied = []
-            for version, sql in migrations("sqlite"):
+            for version, script in migration_scripts("sqlite"):
                 if version in done:
                     continue
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in sql.split(";\n"):
+                    for statement in script.split(";\n"):
                         if statement.strip():
                             conn.execute(statement)
                     conn.execute(
@@ -206,26 +232,15 @@ class SqliteStore:
 
     # -- settings ---------------------------------------------------------------------
     async def get_setting(self, key: str) -> str | None:
-        row = await self._read(
-            lambda c: c.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        )
-        return row[0] if row else None
+        row = await self._fetchone(sql.GET_SETTING, (key,))
+        return str(row[0]) if row else None
 
     async def set_setting(self, key: str, value: str) -> None:
-        await self._write(
-            lambda c: c.execute(
-                "INSERT INTO settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
-                "excluded.value",
-                (key, value),
-            )
-        )
+        await self._write(lambda c: c.execute(sql.SET_SETTING, (key, value)))
 
     # -- roster -----------------------------------------------------------------------
     async def list_units(self) -> list[Unit]:
-        rows = await self._read(
-            lambda c: c.execute("SELECT code, name, parent FROM units ORDER BY code").fetchall()
-        )
-        return [Unit(*r) for r in rows]
+        return [Unit(*r) for r in await self._fetchall(sql.LIST_UNITS)]
 
     async def upsert_units(self, units: Sequence[Unit]) -> tuple[int, int]:
         def run(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -261,7 +276,7 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> tuple[list[Member], int]:
             prefix, where, args = "", [], []
             if unit is not None:
-                prefix = _SUBTREE.replace("(SELECT value FROM json_each(?))", "(?)")
+                prefix = _SUBTREE
                 where.append("unit IN (SELECT code FROM sub)")
                 args.append(unit)
             if query:
@@ -270,11 +285,11 @@ class SqliteStore:
             cond = f"WHERE {' AND '.join(where)}" if where else ""
             total = conn.execute(f"{prefix} SELECT count(*) FROM members {cond}", args).fetchone()
             rows = conn.execute(
-                f"{prefix} SELECT code, full_name, unit FROM members {cond} "
+                f"{prefix} SELECT {sql.MEMBER_COLS} FROM members {cond} "
                 "ORDER BY code LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
-            return [Member(*r) for r in rows], total[0]
+            return [member_from_row(r) for r in rows], int(total[0])
 
         return await self._read(run)
 
@@ -282,30 +297,14 @@ class SqliteStore:
         return await self._read(_members, list(codes))
 
     # -- sessions ---------------------------------------------------------------------
-    def _expected(
-        self, conn: sqlite3.Connection, session_id: int, frozen: bool, audience: str
-    ) -> int:
-        if frozen:
-            row = conn.execute(
-                "SELECT count(*) FROM session_members WHERE session_id = ?", (session_id,)
-            ).fetchone()
-        else:
-            row = conn.execute(
-                f"{_SUBTREE} SELECT count(*) FROM members WHERE unit IN (SELECT code FROM sub)",
-                (audience,),
-            ).fetchone()
-        return row[0]
-
     def _load_session(self, conn: sqlite3.Connection, session_id: int) -> Session | None:
-        row = conn.execute(
-            f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", (session_id,)
-        ).fetchone()
+        row = conn.execute(sql.SESSION_BY_ID, (session_id,)).fetchone()
         if row is None:
             return None
-        return _session(row, self._expected(conn, row[0], bool(row[9]), row[4]))
+        return session_from_row(row, from_us, _expected(conn, session_id))
 
     async def create_session(self, new: NewSession, *, from_excused_of: int | None) -> Session:
-        def run(conn: sqlite3.Connection) -> Session:
+        def run(conn: sqlite3.Connection) -> Session | None:
             cur = conn.execute(
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
                 "makeup_for, frozen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -321,41 +320,34 @@ class SqliteStore:
                 ),
             )
             session_id = cur.lastrowid
+            assert session_id is not None
             if from_excused_of is not None:
-                conn.execute(
-                    "INSERT INTO session_members SELECT ?, member FROM excuses "
-                    "WHERE session_id = ?",
-                    (session_id, from_excused_of),
-                )
-            return self._load_session(conn, session_id)  # type: ignore[arg-type,return-value]
+                conn.execute(sql.FREEZE_EXCUSED, (session_id, from_excused_of))
+            return self._load_session(conn, session_id)
 
-        return await self._write(run)
+        session = await self._write(run)
+        assert session is not None
+        return session
 
     async def get_session(self, session_id: int) -> Session | None:
         return await self._read(self._load_session, session_id)
 
     async def list_sessions(self) -> list[Session]:
         def run(conn: sqlite3.Connection) -> list[Session]:
-            rows = conn.execute(f"SELECT {_SESSION_COLS} FROM sessions ORDER BY id").fetchall()
-            return [_session(r, self._expected(conn, r[0], bool(r[9]), r[4])) for r in rows]
+            rows = conn.execute(sql.LIST_SESSIONS).fetchall()
+            return [session_from_row(r, from_us, _expected(conn, r[0])) for r in rows]
 
         return await self._read(run)
 
     async def close_session(self, session_id: int, closed_at: datetime) -> Session | None:
         def run(conn: sqlite3.Connection) -> Session | None:
-            row = conn.execute(
-                "SELECT state, frozen, audience FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
+            row = conn.execute(sql.SESSION_STATE, (session_id,)).fetchone()
             if row is None:
                 return None
-            if row[0] != "closed":
-                if not row[1]:
-                    # Freeze who was expected, so later roster changes do not rewrite history.
-                    conn.execute(
-                        f"{_SUBTREE} INSERT INTO session_members SELECT ?, code FROM members "
-                        "WHERE unit IN (SELECT code FROM sub)",
-                        (row[2], session_id),
-                    )
+            state, frozen = row
+            if state != "closed":
+                if not frozen:
+                    conn.execute(_FREEZE_EXPECTED, (session_id,) * 3)
                 conn.execute(
                     "UPDATE sessions SET state = 'closed', closed_at = ?, frozen = 1 WHERE id = ?",
                     (to_us(closed_at), session_id),
@@ -365,26 +357,7 @@ class SqliteStore:
         return await self._write(run)
 
     async def is_expected(self, session_id: int, member: str) -> bool:
-        def run(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT frozen, audience FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-            if row is None:
-                return False
-            if row[0]:
-                hit = conn.execute(
-                    "SELECT 1 FROM session_members WHERE session_id = ? AND member = ?",
-                    (session_id, member),
-                ).fetchone()
-            else:
-                hit = conn.execute(
-                    f"{_SUBTREE} SELECT 1 FROM members WHERE code = ? "
-                    "AND unit IN (SELECT code FROM sub)",
-                    (row[1], member),
-                ).fetchone()
-            return hit is not None
-
-        return await self._read(run)
+        return await self._fetchone(_IS_EXPECTED, (session_id, session_id, member)) is not None
 
     # -- sites and excuses --------------------------------------------------------------
     async def create_site(
@@ -397,148 +370,109 @@ class SqliteStore:
         token_hash: str,
     ) -> Site:
         def run(conn: sqlite3.Connection) -> Site:
-            cur = conn.execute(
+            row = conn.execute(
                 "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {sql.SITE_COLS}",
                 (session_id, name, kind, unit, capacity, token_hash, to_us(datetime.now(UTC))),
-            )
-            return Site(cur.lastrowid, session_id, name, kind, unit, capacity)  # type: ignore[arg-type]
+            ).fetchone()
+            return site_from_row(row)
 
         return await self._write(run)
 
     async def list_sites(self, session_id: int) -> list[Site]:
-        rows = await self._read(
-            lambda c: c.execute(
-                "SELECT id, session_id, name, kind, unit, capacity FROM sites "
-                "WHERE session_id = ? ORDER BY id",
-                (session_id,),
-            ).fetchall()
-        )
-        return [_site(r) for r in rows]
+        return [site_from_row(r) for r in await self._fetchall(sql.LIST_SITES, (session_id,))]
 
     async def site_by_token_hash(self, token_hash: str) -> Site | None:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT id, session_id, name, kind, unit, capacity FROM sites WHERE token_hash = ?",
-                (token_hash,),
-            ).fetchone()
-        )
-        return _site(row) if row else None
+        row = await self._fetchone(sql.SITE_BY_TOKEN_HASH, (token_hash,))
+        return site_from_row(row) if row else None
 
     async def add_excuse(self, session_id: int, member: str, reason: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            present = conn.execute(
-                "SELECT 1 FROM events WHERE session_id = ? AND member = ? AND type = 'checkin' "
-                "AND voided = 0 LIMIT 1",
-                (session_id, member),
-            ).fetchone()
-            if present:
+            if conn.execute(sql.CHECKED_IN, (session_id, member)).fetchone():
                 return False
-            conn.execute(
-                "INSERT INTO excuses VALUES (?, ?, ?, ?) ON CONFLICT (session_id, member) "
-                "DO UPDATE SET reason = excluded.reason",
-                (session_id, member, reason, to_us(datetime.now(UTC))),
-            )
+            conn.execute(sql.ADD_EXCUSE, (session_id, member, reason, to_us(datetime.now(UTC))))
             return True
 
         return await self._write(run)
 
     async def list_excuses(self, session_id: int) -> dict[str, str]:
-        rows = await self._read(
-            lambda c: c.execute(
-                "SELECT member, reason FROM excuses WHERE session_id = ?", (session_id,)
-            ).fetchall()
-        )
-        return dict(rows)
+        return {r[0]: r[1] for r in await self._fetchall(sql.EXCUSES, (session_id,))}
 
     # -- events -----------------------------------------------------------------------
     async def commit_events(
         self, items: Sequence[CheckinItem], decide: Decider, now: datetime
     ) -> tuple[list[Outcome], list[Event]]:
         def run(conn: sqlite3.Connection) -> tuple[list[Outcome], list[Event]]:
-            facts = self._facts(conn, items)
-            outcomes, rows, voids = decide(items, facts, now)
-            if rows:
-                conn.executemany(
-                    "INSERT INTO events (id, session_id, site_id, type, ts, received_at, member, "
-                    "count, target, voided, late_upload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-                    [
-                        (
-                            e.id,
-                            e.session_id,
-                            e.site_id,
-                            e.type,
-                            to_us(e.ts),
-                            to_us(e.received_at),
-                            e.member,
-                            e.count,
-                            e.target,
-                            int(e.late_upload),
-                        )
-                        for e in rows
-                    ],
+            outcomes, rows, voids = decide(items, self._facts(conn, items), now)
+            inserted: set[str] = set()
+            for part in chunks(rows, _INSERT_ROWS):
+                params = chain.from_iterable(
+                    (
+                        e.id,
+                        e.session_id,
+                        e.site_id,
+                        e.type,
+                        to_us(e.ts),
+                        to_us(e.received_at),
+                        e.member,
+                        e.count,
+                        e.target,
+                        int(e.late_upload),
+                    )
+                    for e in part
                 )
+                cursor = conn.execute(_insert_events(len(part)), tuple(params))
+                inserted.update(r[0] for r in cursor)
             if voids:
                 conn.executemany("UPDATE events SET voided = 1 WHERE id = ?", [(v,) for v in voids])
-            return outcomes, rows
+            return settle_inserted(outcomes, rows, inserted)
 
         return await self._write(run)
 
     def _facts(self, conn: sqlite3.Connection, items: Sequence[CheckinItem]) -> Facts:
-        ids = [it[2].id for it in items]
-        stored = _existing(conn, "events", ids, column="id")
+        stored = _existing(conn, "events", [it[2].id for it in items], column="id")
         session_ids = sorted({it[0] for it in items})
-        sessions = {}
-        for sid in session_ids:
-            row = conn.execute(
-                f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", (sid,)
-            ).fetchone()
-            if row is not None:
-                sessions[sid] = _session(row)
-        codes = sorted({it[2].member for it in items if it[2].member})
-        members, unit_names = _members_and_unit_names(conn, codes)
-        presence = {}
+        sessions = {
+            r[0]: session_from_row(r, from_us)
+            for r in conn.execute(sql.FACT_SESSIONS.format(ids=_in(len(session_ids))), session_ids)
+        }
+        member_rows: list[Any] = []
+        for part in chunks(sorted({it[2].member for it in items if it[2].member})):
+            member_rows += conn.execute(sql.FACT_MEMBERS.format(codes=_in(len(part))), part)
+        checkin_rows: list[Any] = []
         for sid in session_ids:
             mine = sorted({it[2].member for it in items if it[0] == sid and it[2].member})
-            rows: list[tuple[str, int, int]] = []
             for part in chunks(mine):
-                rows += conn.execute(
-                    f"SELECT member, site_id, ts FROM events WHERE session_id = ? AND member IN "
-                    f"({','.join('?' * len(part))}) AND type = 'checkin' AND voided = 0",
-                    (sid, *part),
-                ).fetchall()
-            names = self._names(conn, {r[1] for r in rows})
-            found = first_presence([(m, s, from_us(t)) for m, s, t in rows], names)  # type: ignore[misc]
-            presence.update({(sid, m): p for m, p in found.items()})
-        target_ids = [it[2].target for it in items if it[2].target]
-        targets = {}
-        for part in chunks(target_ids):
-            for row in conn.execute(
-                "SELECT id, session_id, site_id, type, member, voided FROM events WHERE id IN "
-                f"({','.join('?' * len(part))})",
-                part,
-            ):
-                targets[row[0]] = TargetInfo(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
-        return Facts(sessions, members, stored, presence, targets, unit_names=unit_names)
-
-    def _names(self, conn: sqlite3.Connection, site_ids: set[int]) -> dict[int, str]:
-        missing = [s for s in site_ids if s not in self._site_names]
-        for part in chunks(missing):
-            for sid, name in conn.execute(
-                f"SELECT id, name FROM sites WHERE id IN ({','.join('?' * len(part))})", part
-            ):
-                self._site_names[sid] = name
-        return self._site_names
+                checkin_rows += conn.execute(
+                    sql.FACT_CHECKINS.format(sessions="= ?", codes=_in(len(part))), (sid, *part)
+                )
+        for ids in chunks(self._site_names.missing(r[2] for r in checkin_rows)):
+            self._site_names.add(conn.execute(sql.SITE_NAMES.format(ids=_in(len(ids))), ids))
+        target_rows: list[Any] = []
+        for part in chunks([it[2].target for it in items if it[2].target]):
+            target_rows += conn.execute(sql.FACT_TARGETS.format(ids=_in(len(part))), part)
+        return facts_from_rows(
+            sessions,
+            member_rows,
+            stored,
+            checkin_rows,
+            self._site_names.names,
+            target_rows,
+            from_us,
+        )
 
     async def _iterate(
-        self, sql: str, args: tuple, convert: Callable[[tuple], T]
+        self, query: str, args: Sequence[Any], convert: Callable[[Any], T]
     ) -> AsyncIterator[T]:
         """Stream rows in chunks from a connection of its own, so exports do not block reads."""
-        conn = await asyncio.to_thread(self._connect)
+        with _reachable(self.path):
+            conn = await asyncio.to_thread(self._connect)
         try:
-            cursor = await asyncio.to_thread(conn.execute, sql, args)
+            with _reachable(self.path):
+                cursor = await asyncio.to_thread(conn.execute, query, args)
             while True:
-                rows = await asyncio.to_thread(cursor.fetchmany, 5000)
+                with _reachable(self.path):
+                    rows = await asyncio.to_thread(cursor.fetchmany, 5000)
                 if not rows:
                     break
                 for row in rows:
@@ -547,77 +481,25 @@ class SqliteStore:
             await asyncio.to_thread(conn.close)
 
     def iter_events(self, session_id: int, *, by_member: bool = False) -> AsyncIterator[Event]:
-        order = "member, ts, id" if by_member else "received_at, id"
-        return self._iterate(
-            f"SELECT {_EVENT_COLS} FROM events WHERE session_id = ? ORDER BY {order}",
-            (session_id,),
-            _event,
-        )
+        order = sql.EVENTS_BY_MEMBER if by_member else sql.EVENTS_BY_ARRIVAL
+        return self._iterate(sql.SESSION_EVENTS.format(order=order), (session_id,), _event_row)
 
-    async def iter_expected_members(self, session_id: int) -> AsyncIterator[Member]:
-        row = await self._read(
-            lambda c: c.execute(
-                "SELECT frozen, audience FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-        )
-        if row is None:
-            return
-        if row[0]:
-            sql = (
-                "SELECT m.code, m.full_name, m.unit FROM session_members s "
-                "JOIN members m ON m.code = s.member WHERE s.session_id = ? ORDER BY m.code"
-            )
-            args: tuple = (session_id,)
-        else:
-            sql = (
-                f"{_SUBTREE} SELECT code, full_name, unit FROM members "
-                "WHERE unit IN (SELECT code FROM sub) ORDER BY code"
-            )
-            args = (row[1],)
-        async for member in self._iterate(sql, args, lambda r: Member(*r)):
-            yield member
+    def iter_expected_members(self, session_id: int) -> AsyncIterator[Member]:
+        return self._iterate(_EXPECTED_MEMBERS, (session_id, session_id), member_from_row)
 
     # -- attendance ---------------------------------------------------------------------
     async def list_unexpected_members(self, session_id: int) -> dict[str, Member]:
-        """Members with a counted (not voided) check-in at the session who are not expected."""
-
-        def run(conn: sqlite3.Connection) -> dict[str, Member]:
-            row = conn.execute(
-                "SELECT frozen, audience FROM sessions WHERE id = ?", (session_id,)
-            ).fetchone()
-            if row is None:
-                return {}
-            checked_in = (
-                "SELECT member FROM events WHERE session_id = ? AND type = 'checkin' "
-                "AND voided = 0 AND member IS NOT NULL"
-            )
-            if row[0]:
-                sql = (
-                    f"SELECT code, full_name, unit FROM members WHERE code IN ({checked_in}) "
-                    "AND code NOT IN (SELECT member FROM session_members WHERE session_id = ?)"
-                )
-                args: tuple = (session_id, session_id)
-            else:
-                sql = (
-                    f"{_SUBTREE} SELECT code, full_name, unit FROM members "
-                    f"WHERE code IN ({checked_in}) AND unit NOT IN (SELECT code FROM sub)"
-                )
-                args = (row[1], session_id)
-            return {r[0]: Member(*r) for r in conn.execute(sql, args)}
-
-        return await self._read(run)
+        """Members with a counted check-in at the session who are not expected."""
+        rows = await self._fetchall(_UNEXPECTED_MEMBERS, (session_id,) * 3)
+        return {r[0]: member_from_row(r) for r in rows}
 
     async def list_made_up(self, session_id: int) -> set[str]:
         """Members with a counted check-in at any make-up session of this one."""
-        rows = await self._read(
-            lambda c: c.execute(
-                "SELECT DISTINCT e.member FROM sessions s JOIN events e ON e.session_id = s.id "
-                "WHERE s.makeup_for = ? AND e.type = 'checkin' AND e.voided = 0 "
-                "AND e.member IS NOT NULL",
-                (session_id,),
-            ).fetchall()
-        )
-        return {r[0] for r in rows}
+        return {r[0] for r in await self._fetchall(sql.MADE_UP, (session_id,))}
+
+
+def _expected(conn: sqlite3.Connection, session_id: int) -> int:
+    return int(conn.execute(_EXPECTED_COUNT, (session_id, session_id)).fetchone()[0])
 
 
 def _existing(
@@ -628,37 +510,17 @@ def _existing(
         found.update(
             r[0]
             for r in conn.execute(
-                f"SELECT {column} FROM {table} WHERE {column} IN ({','.join('?' * len(part))})",
-                part,
+                f"SELECT {column} FROM {table} WHERE {column} {_in(len(part))}", part
             )
         )
     return found
-
-
-def _members_and_unit_names(
-    conn: sqlite3.Connection, codes: list[str]
-) -> tuple[dict[str, Member], dict[str, str]]:
-    """The members by code, and the names of their units (for the ack's `member`)."""
-    members: dict[str, Member] = {}
-    unit_names: dict[str, str] = {}
-    for part in chunks(codes):
-        for code, full_name, unit, unit_name in conn.execute(
-            "SELECT m.code, m.full_name, m.unit, u.name FROM members m "
-            f"JOIN units u ON u.code = m.unit WHERE m.code IN ({','.join('?' * len(part))})",
-            part,
-        ):
-            members[code] = Member(code, full_name, unit)
-            unit_names[unit] = unit_name
-    return members, unit_names
 
 
 def _members(conn: sqlite3.Connection, codes: list[str]) -> dict[str, Member]:
     out: dict[str, Member] = {}
     for part in chunks(codes):
         for row in conn.execute(
-            "SELECT code, full_name, unit FROM members WHERE code IN "
-            f"({','.join('?' * len(part))})",
-            part,
+            f"SELECT {sql.MEMBER_COLS} FROM members WHERE code {_in(len(part))}", part
         ):
-            out[row[0]] = Member(*row)
+            out[row[0]] = member_from_row(row)
     return out

@@ -5,25 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from aiohttp import web
 
-from streamsvc.errors import StreamsvcError
+from streamsvc.errors import StoreUnavailable, StreamsvcError
 from streamsvc.web.jsonutil import json_response
 
 __all__ = ["error_middleware", "error_response"]
 
 logger = logging.getLogger(__name__)
-
-#: Errors that mean the database is out of reach, not that the request is wrong.
-UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InvalidCatalogNameError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -49,6 +38,10 @@ async def error_middleware(
 ) -> web.StreamResponse:
     try:
         return await handler(request)
+    except StoreUnavailable as exc:
+        # The stores raise it for a database out of reach, whichever the backend.
+        logger.warning("store unavailable in %s %s: %s", request.method, request.path, exc)
+        return json_response(exc.to_json(), status=exc.status)
     except StreamsvcError as exc:
         return json_response(exc.to_json(), status=exc.status)
     except web.HTTPException as exc:
@@ -56,8 +49,9 @@ async def error_middleware(
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason or code)
-    except UNAVAILABLE as exc:
-        logger.warning("store unavailable in %s %s: %s", request.method, request.path, exc)
+    except OSError as exc:
+        # A socket or file out of reach below a store or the bus, not a wrong request.
+        logger.warning("unavailable in %s %s: %s", request.method, request.path, exc)
         return error_response(503, "unavailable", f"the database is unavailable: {exc}")
     except Exception:
         logger.exception("unhandled error in %s %s", request.method, request.path)
