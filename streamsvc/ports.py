@@ -32,7 +32,16 @@ class NewSession(Protocol):
 
 
 class Store(Protocol):
-    """Durable state. Every write is committed before the call returns."""
+    """Durable state. Every write is committed before the call returns.
+
+    A store answers facts and leaves decisions to `domain/`; a database out of reach is
+    `StoreUnavailable` from every method, whichever backend it is.
+    """
+
+    @property
+    def writers(self) -> int:
+        """How many group-commit writer tasks suit this backend (its writes in flight)."""
+        ...
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -58,6 +67,10 @@ class Store(Protocol):
     async def get_session(self, session_id: int) -> Session | None: ...
     async def list_sessions(self) -> list[Session]: ...
     async def close_session(self, session_id: int, closed_at: datetime) -> Session | None: ...
+    async def is_expected(self, session_id: int, member: str) -> bool:
+        """Whether the member is expected at the session (false for an unknown session)."""
+        ...
+
     async def create_site(
         self,
         session_id: int,

@@ -117,8 +117,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await hub.start()
         app[keys.live_key] = hub
         app[keys.fanout_key] = Fanout(hub)
-        writers = 1 if settings.database.startswith("sqlite") else 2
-        committer = GroupCommitter(store, writers=writers, on_committed=hub.on_committed)
+        committer = GroupCommitter(store, writers=store.writers, on_committed=hub.on_committed)
         app[keys.committer_key] = committer
         app[keys.roster_key] = RosterService(store)
         app[keys.sessions_key] = SessionService(store)
