@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -70,25 +69,18 @@ _EXPECTED_MEMBERS = sql.EXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
 _FREEZE_EXPECTED = sql.FREEZE_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
 _UNEXPECTED_MEMBERS = sql.UNEXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
 
-_EVENT_INSERT_COLS = (
-    "id, session_id, site_id, type, ts, received_at, member, count, target, late_upload"
+#: Unlike PostgreSQL's, no `RETURNING id`: every row of a group is inserted (see
+#: commit_events), and RETURNING means multi-row VALUES statements, which cost 2-5 us more
+#: per event than executemany (measured: 1,000 rows 5.2 -> 10.7 ms).
+_INSERT_EVENTS = (
+    "INSERT INTO events (id, session_id, site_id, type, ts, received_at, member, count, "
+    "target, late_upload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
 )
-#: Rows per INSERT: 10 parameters each, well under SQLite's 32,766 parameters a statement.
-_INSERT_ROWS = 900
 
 
 @lru_cache(maxsize=64)
 def _in(count: int) -> str:
     return f"IN ({','.join('?' * count)})"
-
-
-@lru_cache(maxsize=64)
-def _insert_events(count: int) -> str:
-    values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
-    return (
-        f"INSERT INTO events ({_EVENT_INSERT_COLS}) VALUES {values} "
-        "ON CONFLICT (id) DO NOTHING RETURNING id"
-    )
 
 
 def _event_row(row: Sequence[Any]) -> Event:
@@ -370,12 +362,13 @@ class SqliteStore:
         token_hash: str,
     ) -> Site:
         def run(conn: sqlite3.Connection) -> Site:
-            row = conn.execute(
+            cur = conn.execute(
                 "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash, "
-                f"created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {sql.SITE_COLS}",
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (session_id, name, kind, unit, capacity, token_hash, to_us(datetime.now(UTC))),
-            ).fetchone()
-            return site_from_row(row)
+            )
+            assert cur.lastrowid is not None
+            return Site(cur.lastrowid, session_id, name, kind, unit, capacity)
 
         return await self._write(run)
 
@@ -404,28 +397,36 @@ class SqliteStore:
     ) -> tuple[list[Outcome], list[Event]]:
         def run(conn: sqlite3.Connection) -> tuple[list[Outcome], list[Event]]:
             outcomes, rows, voids = decide(items, self._facts(conn, items), now)
-            inserted: set[str] = set()
-            for part in chunks(rows, _INSERT_ROWS):
-                params = chain.from_iterable(
-                    (
-                        e.id,
-                        e.session_id,
-                        e.site_id,
-                        e.type,
-                        to_us(e.ts),
-                        to_us(e.received_at),
-                        e.member,
-                        e.count,
-                        e.target,
-                        int(e.late_upload),
-                    )
-                    for e in part
+            if rows:
+                cursor = conn.executemany(
+                    _INSERT_EVENTS,
+                    [
+                        (
+                            e.id,
+                            e.session_id,
+                            e.site_id,
+                            e.type,
+                            to_us(e.ts),
+                            to_us(e.received_at),
+                            e.member,
+                            e.count,
+                            e.target,
+                            int(e.late_upload),
+                        )
+                        for e in rows
+                    ],
                 )
-                cursor = conn.execute(_insert_events(len(part)), tuple(params))
-                inserted.update(r[0] for r in cursor)
+                if cursor.rowcount != len(rows):
+                    # The facts were read in this IMMEDIATE transaction of the only writer,
+                    # so no decided id can already be stored; if one was, nothing is kept
+                    # and the devices resend.
+                    raise RuntimeError(
+                        f"{len(rows) - cursor.rowcount} of {len(rows)} decided events were "
+                        "stored already"
+                    )
             if voids:
                 conn.executemany("UPDATE events SET voided = 1 WHERE id = ?", [(v,) for v in voids])
-            return settle_inserted(outcomes, rows, inserted)
+            return settle_inserted(outcomes, rows, {e.id for e in rows})
 
         return await self._write(run)
 
