@@ -23,12 +23,20 @@ Decider = Callable[
 
 
 class NewSession(Protocol):
-    title: str
-    starts_at: datetime
-    ends_at: datetime
-    audience: tuple[str, ...]
-    late_after_minutes: int
-    makeup_for: int | None
+    """What a store needs to create a session; read-only, so a frozen dataclass is one."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def audience(self) -> tuple[str, ...]: ...
+    @property
+    def late_after_minutes(self) -> int: ...
+    @property
+    def makeup_for(self) -> int | None: ...
 
 
 class Store(Protocol):
