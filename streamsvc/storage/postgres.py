@@ -60,22 +60,23 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.ConnectionDoesNotExistError,
 )
 
-_SUBTREE = """
-WITH RECURSIVE sub(code) AS (
-    SELECT code FROM units WHERE code = $1
-    UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code
-)"""
 
+def _expected_sql(text: str) -> str:
+    """A query asking `sql.EXPECTED`, in PostgreSQL's dialect."""
+    return numbered(text.format(audience=sql.POSTGRES_AUDIENCE))
+
+
+_UNIT_SUBTREE = numbered(sql.UNIT_SUBTREE)
 _GET_SETTING = numbered(sql.GET_SETTING)
 _SET_SETTING = numbered(sql.SET_SETTING)
 _SESSION_BY_ID = numbered(sql.SESSION_BY_ID)
 _SESSION_STATE = numbered(sql.SESSION_STATE) + " FOR UPDATE"
-_EXPECTED_COUNT = numbered(sql.EXPECTED_COUNT.format(audience=sql.POSTGRES_AUDIENCE))
-_IS_EXPECTED = numbered(sql.IS_EXPECTED.format(audience=sql.POSTGRES_AUDIENCE))
-_EXPECTED_MEMBERS = numbered(sql.EXPECTED_MEMBERS.format(audience=sql.POSTGRES_AUDIENCE))
-_FREEZE_EXPECTED = numbered(sql.FREEZE_EXPECTED.format(audience=sql.POSTGRES_AUDIENCE))
+_EXPECTED_COUNT = _expected_sql(sql.EXPECTED_COUNT)
+_IS_EXPECTED = _expected_sql(sql.IS_EXPECTED)
+_EXPECTED_MEMBERS = _expected_sql(sql.EXPECTED_MEMBERS)
+_FREEZE_EXPECTED = _expected_sql(sql.FREEZE_EXPECTED)
 _FREEZE_EXCUSED = numbered(sql.FREEZE_EXCUSED)
-_UNEXPECTED_MEMBERS = numbered(sql.UNEXPECTED_MEMBERS.format(audience=sql.POSTGRES_AUDIENCE))
+_UNEXPECTED_MEMBERS = _expected_sql(sql.UNEXPECTED_MEMBERS)
 _MADE_UP = numbered(sql.MADE_UP)
 _CHECKED_IN = numbered(sql.CHECKED_IN)
 _ADD_EXCUSE = numbered(sql.ADD_EXCUSE)
@@ -251,7 +252,7 @@ class PostgresStore:
     ) -> tuple[list[Member], int]:
         prefix, where, args = "", [], []
         if unit is not None:
-            prefix = _SUBTREE
+            prefix = _UNIT_SUBTREE
             where.append("unit IN (SELECT code FROM sub)")
             args.append(unit)
         if query:

@@ -46,6 +46,7 @@ __all__ = [
     "SITE_NAMES",
     "SQLITE_AUDIENCE",
     "UNEXPECTED_MEMBERS",
+    "UNIT_SUBTREE",
     "numbered",
 ]
 
@@ -64,6 +65,11 @@ SET_SETTING = (
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 LIST_UNITS = "SELECT code, name, parent FROM units ORDER BY code"
+#: A unit and every unit below it, as `sub(code)`: the prefix of a roster search by unit.
+UNIT_SUBTREE = (
+    "WITH RECURSIVE sub (code) AS (SELECT code FROM units WHERE code = ? "
+    "UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code)"
+)
 
 SESSION_BY_ID = f"SELECT {SESSION_COLS} FROM sessions WHERE id = ?"
 LIST_SESSIONS = f"SELECT {SESSION_COLS} FROM sessions ORDER BY id"

@@ -43,11 +43,6 @@ __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
 
-_SUBTREE = """
-WITH RECURSIVE sub(code) AS (
-    SELECT code FROM units WHERE code = ?
-    UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code
-)"""
 
 #: Primary result codes that mean the file cannot be reached or written just now, not that
 #: the statement is wrong: busy or locked, read-only, disk I/O, disk full, cannot open.
@@ -88,7 +83,7 @@ def _event_row(row: Sequence[Any]) -> Event:
 
 
 @contextlib.contextmanager
-def _reachable(path: str) -> Iterator[None]:
+def _reachable() -> Iterator[None]:
     """The file out of reach (locked, I/O, disk full) is `StoreUnavailable`, as on PostgreSQL."""
     try:
         yield
@@ -137,7 +132,7 @@ class SqliteStore:
         return conn
 
     async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
-        with _reachable(self.path):
+        with _reachable():
             return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -268,7 +263,7 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> tuple[list[Member], int]:
             prefix, where, args = "", [], []
             if unit is not None:
-                prefix = _SUBTREE
+                prefix = sql.UNIT_SUBTREE
                 where.append("unit IN (SELECT code FROM sub)")
                 args.append(unit)
             if query:
@@ -466,13 +461,13 @@ class SqliteStore:
         self, query: str, args: Sequence[Any], convert: Callable[[Any], T]
     ) -> AsyncIterator[T]:
         """Stream rows in chunks from a connection of its own, so exports do not block reads."""
-        with _reachable(self.path):
+        with _reachable():
             conn = await asyncio.to_thread(self._connect)
         try:
-            with _reachable(self.path):
+            with _reachable():
                 cursor = await asyncio.to_thread(conn.execute, query, args)
             while True:
-                with _reachable(self.path):
+                with _reachable():
                     rows = await asyncio.to_thread(cursor.fetchmany, 5000)
                 if not rows:
                     break
