@@ -125,7 +125,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await committer.start()
         yield
     finally:
-        for ws in list(app[keys.sockets_key]):
+        sockets = app[keys.sockets_key]
+        for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
         if keys.committer_key in app:
             await app[keys.committer_key].stop()

@@ -24,7 +24,9 @@ roster_key = web.AppKey("roster", RosterService)
 sessions_key = web.AppKey("sessions", SessionService)
 checkins_key = web.AppKey("checkins", CheckinService)
 committer_key = web.AppKey("committer", GroupCommitter)
-sockets_key = web.AppKey("sockets", weakref.WeakSet)
+sockets_key: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey(
+    "sockets", weakref.WeakSet
+)
 live_key = web.AppKey("live", LiveHub)
 #: The monitors of each watched session, fed one delta per session by the hub.
 fanout_key = web.AppKey("fanout", Fanout)
