@@ -121,6 +121,20 @@ async def test_a_database_out_of_reach_is_store_unavailable(url, tmp_path):
     await store.close()
 
 
+@pytest.mark.parametrize(
+    ("url", "many"),
+    [
+        pytest.param("sqlite:///streamsvc.db", False, id="sqlite"),
+        pytest.param("postgresql://postgres@127.0.0.1/streamsvc", True, id="postgres"),
+    ],
+)
+def test_writers_suit_the_backend(url, many):
+    """SQLite takes one writer at a time; PostgreSQL keeps several groups in flight."""
+    writers = open_store(url).writers  # a property of the backend: nothing is opened
+    assert writers >= 1
+    assert (writers > 1) is many
+
+
 async def test_settings_are_replaced_and_outlive_the_store_object(database_url):
     store = open_store(database_url)
     await store.open()
