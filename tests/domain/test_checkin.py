@@ -23,6 +23,7 @@ from streamsvc.domain.checkin import (
     TargetInfo,
     decide_batch,
     first_presence,
+    first_presence_by_session,
     parse_event,
 )
 from streamsvc.domain.models import Event, Member, Session, Site
@@ -501,3 +502,12 @@ def test_first_presence(
     rows: list[tuple[str, int, datetime]], expected: dict[str, Presence]
 ) -> None:
     assert first_presence(rows, {HALL.id: HALL.name, BRIDGE.id: BRIDGE.name}) == expected
+
+
+def test_first_presence_by_session_keeps_sessions_apart() -> None:
+    rows = [(7, "M1", 1, at(5)), (8, "M1", 2, at(1)), (7, "M1", 2, at(3)), (8, "M2", 1, at(9))]
+    assert first_presence_by_session(iter(rows), {HALL.id: HALL.name}) == {
+        (7, "M1"): Presence(2, "", at(3)),
+        (8, "M1"): Presence(2, "", at(1)),
+        (8, "M2"): Presence(1, HALL.name, at(9)),
+    }
