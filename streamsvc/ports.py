@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from streamsvc.domain.checkin import Facts, Incoming, Outcome
-from streamsvc.domain.models import Event, Member, Session, Site, Unit
+from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
 
 __all__ = ["Bus", "CheckinItem", "Decider", "NewSession", "Store"]
 
@@ -79,15 +79,7 @@ class Store(Protocol):
         """Whether the member is expected at the session (false for an unknown session)."""
         ...
 
-    async def create_site(
-        self,
-        session_id: int,
-        name: str,
-        kind: str,
-        unit: str | None,
-        capacity: int | None,
-        token_hash: str,
-    ) -> Site: ...
+    async def create_site(self, new: NewSite) -> Site: ...
     async def list_sites(self, session_id: int) -> list[Site]: ...
     async def site_by_token_hash(self, token_hash: str) -> Site | None: ...
     async def add_excuse(self, session_id: int, member: str, reason: str) -> bool: ...

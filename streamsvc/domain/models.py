@@ -16,6 +16,7 @@ __all__ = [
     "Excuse",
     "Form",
     "Member",
+    "NewSite",
     "Session",
     "Site",
     "Unit",
@@ -75,6 +76,18 @@ class Site:
     kind: str
     unit: str | None = None
     capacity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewSite:
+    """A site about to be registered: what the store keeps, its coordinator token only hashed."""
+
+    session_id: int
+    name: str
+    kind: str
+    unit: str | None
+    capacity: int | None
+    token_hash: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from streamsvc.domain.models import FORMS, Session, Site
+from streamsvc.domain.models import FORMS, NewSite, Session, Site
 from streamsvc.domain.timefmt import parse_ts
 from streamsvc.errors import Conflict, InvalidInput, NotFound
 from streamsvc.ports import Store
@@ -152,7 +152,7 @@ class SessionService:
             raise Conflict(f"session {session_id} is closed", code="session_closed")
         token = new_token()
         site = await self.store.create_site(
-            session_id, name, kind, unit, capacity, hash_token(token)
+            NewSite(session_id, name, kind, unit, capacity, hash_token(token))
         )
         return site, token
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import asyncpg
 
 from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
-from streamsvc.domain.models import Event, Member, Session, Site, Unit
+from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
 from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
@@ -336,24 +336,16 @@ class PostgresStore:
         return await self._fetchrow(_IS_EXPECTED, session_id, session_id, member) is not None
 
     # -- sites and excuses --------------------------------------------------------------
-    async def create_site(
-        self,
-        session_id: int,
-        name: str,
-        kind: str,
-        unit: str | None,
-        capacity: int | None,
-        token_hash: str,
-    ) -> Site:
+    async def create_site(self, new: NewSite) -> Site:
         row = await self._fetchrow(
             "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash) "
             f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {sql.SITE_COLS}",
-            session_id,
-            name,
-            kind,
-            unit,
-            capacity,
-            token_hash,
+            new.session_id,
+            new.name,
+            new.kind,
+            new.unit,
+            new.capacity,
+            new.token_hash,
         )
         return site_from_row(row)
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
-from streamsvc.domain.models import Event, Member, Session, Site, Unit
+from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
 from streamsvc.errors import InvalidInput, StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
@@ -347,23 +347,23 @@ class SqliteStore:
         return await self._fetchone(_IS_EXPECTED, (session_id, session_id, member)) is not None
 
     # -- sites and excuses --------------------------------------------------------------
-    async def create_site(
-        self,
-        session_id: int,
-        name: str,
-        kind: str,
-        unit: str | None,
-        capacity: int | None,
-        token_hash: str,
-    ) -> Site:
+    async def create_site(self, new: NewSite) -> Site:
         def run(conn: sqlite3.Connection) -> Site:
             cur = conn.execute(
                 "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (session_id, name, kind, unit, capacity, token_hash, to_us(datetime.now(UTC))),
+                (
+                    new.session_id,
+                    new.name,
+                    new.kind,
+                    new.unit,
+                    new.capacity,
+                    new.token_hash,
+                    to_us(datetime.now(UTC)),
+                ),
             )
             assert cur.lastrowid is not None
-            return Site(cur.lastrowid, session_id, name, kind, unit, capacity)
+            return Site(cur.lastrowid, new.session_id, new.name, new.kind, new.unit, new.capacity)
 
         return await self._write(run)
 

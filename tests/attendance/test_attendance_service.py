@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streamsvc.domain.checkin import Incoming, decide_batch
-from streamsvc.domain.models import Event, Member, Unit
+from streamsvc.domain.models import Event, Member, NewSite, Unit
 from streamsvc.domain.reconcile import reconcile, summarize
 from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.sessions import NewSessionData
@@ -44,8 +44,8 @@ async def big_session(store) -> tuple[int, list[Member], list[Event]]:
     session = await store.create_session(
         NewSessionData("Nghị quyết", START, END, ("P",), 15, None), from_excused_of=None
     )
-    hall = await store.create_site(session.id, "Hội trường", "hall", None, None, "h1")
-    bridge = await store.create_site(session.id, "Điểm cầu", "bridge", None, None, "h2")
+    hall = await store.create_site(NewSite(session.id, "Hội trường", "hall", None, None, "h1"))
+    bridge = await store.create_site(NewSite(session.id, "Điểm cầu", "bridge", None, None, "h2"))
     minutes = itertools.cycle([-20, -5, 0, 14, 16, 40])
     items = []
     for i, member in enumerate(members):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streamsvc.domain.checkin import Incoming, decide_batch
-from streamsvc.domain.models import Member, Unit
+from streamsvc.domain.models import Member, NewSite, Unit
 from streamsvc.storage import open_store
 
 UNITS = [Unit("P", "Tỉnh ủy", None), Unit("A", "Chi bộ A", "P"), Unit("B", "Chi bộ B", "P")]
@@ -75,7 +75,9 @@ async def test_expected_members_stream_in_code_order(store):
 async def test_commit_events_stores_each_id_once(store):
     await roster(store)
     session = await store.create_session(new_session(), from_excused_of=None)
-    site = await store.create_site(session.id, "Hall", "hall", None, None, uuid.uuid4().hex)
+    site = await store.create_site(
+        NewSite(session.id, "Hall", "hall", None, None, uuid.uuid4().hex)
+    )
     now = datetime.now(UTC)
     event = Incoming(str(uuid.uuid4()), "checkin", now, "20000001")
     items = [(session.id, site, event), (session.id, site, event)]
@@ -100,7 +102,9 @@ async def test_two_stores_racing_on_one_database_store_an_event_once(database_ur
         await a.migrate()
         await roster(a)
         session = await a.create_session(new_session(), from_excused_of=None)
-        site = await a.create_site(session.id, "Hall", "hall", None, None, uuid.uuid4().hex)
+        site = await a.create_site(
+            NewSite(session.id, "Hall", "hall", None, None, uuid.uuid4().hex)
+        )
         now = datetime.now(UTC)
         events = [
             Incoming(str(uuid.uuid4()), "checkin", now, code)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from streamsvc.domain.checkin import Incoming, Outcome, Presence, decide_batch
-from streamsvc.domain.models import Event, Member, Session, Site, Unit
+from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
 from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import Store
 from streamsvc.services.sessions import NewSessionData
@@ -60,7 +60,9 @@ async def roster(store: Store) -> None:
 async def open_session(store: Store, audience: tuple[str, ...] = ("P",)) -> tuple[Session, Site]:
     """A session with one hall."""
     session = await store.create_session(planned(audience), from_excused_of=None)
-    hall = await store.create_site(session.id, "Hội trường", "hall", None, None, f"h{session.id}")
+    hall = await store.create_site(
+        NewSite(session.id, "Hội trường", "hall", None, None, f"h{session.id}")
+    )
     return session, hall
 
 
@@ -331,8 +333,10 @@ async def test_made_up_counts_checkins_at_any_makeup_session_of_this_one(store):
     makeup = await store.create_session(planned((), makeup_for=first.id), from_excused_of=first.id)
     second = await store.create_session(planned(("A1",), makeup_for=first.id), from_excused_of=None)
     other, other_hall = await open_session(store)
-    site = await store.create_site(makeup.id, "Phòng họp", "hall", "A", 30, "makeup")
-    site2 = await store.create_site(second.id, "Tự nghiên cứu", "self_study", None, None, "self")
+    site = await store.create_site(NewSite(makeup.id, "Phòng họp", "hall", "A", 30, "makeup"))
+    site2 = await store.create_site(
+        NewSite(second.id, "Tự nghiên cứu", "self_study", None, None, "self")
+    )
     assert await store.list_made_up(first.id) == set()
     await commit(store, makeup, site, checkin("m1", "b-01"), checkin("m2", "Z-01"))
     await commit(store, makeup, site, checkin("m3", "B-10"), void("m4", "m3"))
@@ -351,9 +355,15 @@ async def test_sites_belong_to_their_session_and_are_found_by_token_hash(store):
     await roster(store)
     first = await store.create_session(planned(), from_excused_of=None)
     second = await store.create_session(planned(), from_excused_of=None)
-    hall = await store.create_site(first.id, "Hội trường tỉnh", "hall", None, 300, "hash-1")
-    elsewhere = await store.create_site(second.id, "Điểm cầu", "bridge", "A", None, "hash-2")
-    bridge = await store.create_site(first.id, "Điểm cầu Ba Bể", "bridge", "A1", None, "hash-3")
+    hall = await store.create_site(
+        NewSite(first.id, "Hội trường tỉnh", "hall", None, 300, "hash-1")
+    )
+    elsewhere = await store.create_site(
+        NewSite(second.id, "Điểm cầu", "bridge", "A", None, "hash-2")
+    )
+    bridge = await store.create_site(
+        NewSite(first.id, "Điểm cầu Ba Bể", "bridge", "A1", None, "hash-3")
+    )
     assert hall == Site(hall.id, first.id, "Hội trường tỉnh", "hall", None, 300)
     assert bridge == Site(bridge.id, first.id, "Điểm cầu Ba Bể", "bridge", "A1", None)
     assert hall.id < bridge.id
@@ -435,7 +445,9 @@ async def test_already_present_comes_from_earlier_commits_and_ignores_voided_che
     await roster(store)
     session, hall = await open_session(store)
     other, other_hall = await open_session(store)
-    bridge = await store.create_site(session.id, "Điểm cầu Ba Bể", "bridge", "A", None, "b")
+    bridge = await store.create_site(
+        NewSite(session.id, "Điểm cầu Ba Bể", "bridge", "A", None, "b")
+    )
     await commit(store, session, hall, checkin("e1", "a-07", minutes=1))
     [second] = await commit(store, session, bridge, checkin("e2", "a-07", minutes=2))
     assert second.already_present == Presence(hall.id, "Hội trường", START + timedelta(minutes=1))
@@ -451,7 +463,7 @@ async def test_already_present_comes_from_earlier_commits_and_ignores_voided_che
 async def test_a_void_takes_back_a_stored_checkin_of_its_own_site_only(store):
     await roster(store)
     session, hall = await open_session(store)
-    bridge = await store.create_site(session.id, "Điểm cầu", "bridge", None, None, "b")
+    bridge = await store.create_site(NewSite(session.id, "Điểm cầu", "bridge", None, None, "b"))
     await commit(
         store, session, hall, checkin("e1", "a-07"), Incoming("g1", "guests", NOW, count=3)
     )
@@ -540,7 +552,7 @@ async def test_a_group_of_many_members_is_decided_on_all_their_facts(store):
 async def test_events_stream_by_arrival_or_by_member_in_code_point_order(store):
     await roster(store)
     session, hall = await open_session(store)
-    bridge = await store.create_site(session.id, "Điểm cầu", "bridge", None, None, "b")
+    bridge = await store.create_site(NewSite(session.id, "Điểm cầu", "bridge", None, None, "b"))
     t = NOW  # each group is received at its own `now`
     await commit(
         store,

@@ -15,7 +15,7 @@ import pytest
 from conftest import create_pg_database, drop_pg_database, require_postgres
 
 from streamsvc.domain.checkin import Incoming, decide_batch
-from streamsvc.domain.models import Member, Unit
+from streamsvc.domain.models import Member, NewSite, Unit
 from streamsvc.errors import StoreUnavailable
 from streamsvc.storage import open_store
 
@@ -78,7 +78,9 @@ async def test_every_method_of_a_store_whose_database_is_gone_raises_store_unava
         await store.upsert_units([Unit("P", "Tỉnh ủy", None)])
         await store.upsert_members([Member("M1", "Nguyễn Văn An", "P")])
         session = await store.create_session(Planned(), from_excused_of=None)
-        site = await store.create_site(session.id, "Hall", "hall", None, None, uuid.uuid4().hex)
+        site = await store.create_site(
+            NewSite(session.id, "Hall", "hall", None, None, uuid.uuid4().hex)
+        )
         await drop_pg_database(url)  # WITH (FORCE): the pool's connections are cut too
         with pytest.raises(StoreUnavailable) as caught:
             await CALLS[method](store, site)
