@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from streamsvc.domain.checkin import MAX_BATCH, Incoming, Outcome, decide_batch,
 from streamsvc.domain.models import Event, Site
 from streamsvc.errors import InvalidInput, Unauthorized
 from streamsvc.ports import CheckinItem, Store
+from streamsvc.services.metrics import CheckinStats
 from streamsvc.services.tokens import hash_token
 
 __all__ = ["CheckinService", "GroupCommitter"]
@@ -49,6 +51,7 @@ class GroupCommitter:
         self._tasks: list[asyncio.Task[None]] = []
         self.commits = 0
         self.events = 0
+        self.stats = CheckinStats()
 
     async def start(self) -> None:
         self._tasks = [
@@ -81,6 +84,10 @@ class GroupCommitter:
         """Queue events for the next commit and wait until they are durably stored."""
         return await self.enqueue(items)
 
+    def backlog(self) -> int:
+        """Frames (or HTTP requests) waiting for the next commit, for `/metrics`."""
+        return len(self._pending)
+
     def _take(self) -> list[tuple[list[CheckinItem], asyncio.Future[list[Outcome]]]]:
         taken, count = [], 0
         while self._pending and (count == 0 or count + len(self._pending[0][0]) <= self.max_events):
@@ -98,6 +105,7 @@ class GroupCommitter:
             if not group:
                 continue
             items = [item for entry, _ in group for item in entry]
+            started = time.perf_counter()
             try:
                 outcomes, stored = await self.store.commit_events(
                     items, decide_batch, datetime.now(UTC)
@@ -109,12 +117,14 @@ class GroupCommitter:
                 raise
             except Exception as exc:
                 logger.exception("group commit of %d events failed", len(items))
+                self.stats.commit_failures += 1
                 for _, future in group:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             self.commits += 1
             self.events += len(items)
+            self.stats.count_group(outcomes, len(stored), time.perf_counter() - started)
             start = 0
             for entry, future in group:
                 end = start + len(entry)
@@ -136,6 +146,7 @@ class CheckinService:
     def __init__(self, store: Store, committer: GroupCommitter) -> None:
         self.store = store
         self.committer = committer
+        self.stats = committer.stats
         self._sites: dict[str, Site] = {}
 
     async def site_for_token(self, token: Any) -> Site:
@@ -165,6 +176,8 @@ class CheckinService:
             raise InvalidInput(f"at most {MAX_BATCH} events in one batch")
         parsed: list[Incoming | Outcome] = [parse_event(raw) for raw in raw_events]
         items = [(site.session_id, site, p) for p in parsed if isinstance(p, Incoming)]
+        if len(items) != len(parsed):
+            self.stats.count_rejected("invalid", len(parsed) - len(items))
         results: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         if not items:
             results.set_result([_json(p) for p in parsed])

@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from streamsvc.domain.live import LiveState
 from streamsvc.domain.models import Event, Site
 from streamsvc.errors import NotFound, StreamsvcError
 from streamsvc.ports import Bus, Store
+from streamsvc.services.metrics import Buckets, BusStats
 
 __all__ = ["FLUSH_INTERVAL", "HEARTBEAT", "DeltaListener", "LiveHub"]
 
@@ -74,6 +76,7 @@ class LiveHub:
         self._background: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.flushes = 0
+        self.bus_stats = BusStats()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -101,6 +104,16 @@ class LiveHub:
         except StreamsvcError as exc:
             return f"failing: {exc.message}"
         return self.bus.health()
+
+    def connection_counts(self) -> tuple[int, int]:
+        """(sites with a coordinator connected here, coordinator connections here), for
+        `/metrics`: read when scraped, not kept per connection."""
+        counts = self._connections.local_counts()
+        return len(counts), sum(n for _site, _session, n in counts)
+
+    def bus_backlog(self) -> int:
+        """Messages waiting to be published on the bus."""
+        return len(self._outbox)
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -251,11 +264,13 @@ class LiveHub:
         except codec.MalformedMessage as exc:
             logger.warning("ignoring a malformed bus message (%s): %r", exc, data[:200])
             return
+        if message is None:
+            return  # our own, back from Redis
+        self.bus_stats.received += 1
         match message:
-            case None:
-                return  # our own, back from Redis
             case codec.EventsCommitted(_, events):
                 self._apply(events)
+                self._lag(self.bus_stats.apply_lag, events)
             case codec.Connections(origin, counts, full):
                 now = time.monotonic()
                 for site_id in self._connections.heard(origin, counts, full=full, now=now):
@@ -314,8 +329,19 @@ class LiveHub:
                 except StreamsvcError:
                     # the store has every event; the others catch up when the bus is back
                     self._missed = True
+                    self.bus_stats.publish_failures += 1
+                    self.bus_stats.dropped += 1 + len(self._outbox)
                     self._outbox.clear()
                     break
+                self.bus_stats.published += 1
+                if isinstance(message, codec.EventsCommitted):
+                    self._lag(self.bus_stats.publish_lag, message.events)
+
+    @staticmethod
+    def _lag(buckets: Buckets, events: Sequence[Event]) -> None:
+        """Seconds since the group commit that stored `events` began (one look per message)."""
+        if events:
+            buckets.observe((datetime.now(UTC) - events[0].received_at).total_seconds())
 
     async def _heartbeat(self) -> None:
         while True:

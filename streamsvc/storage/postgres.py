@@ -167,6 +167,15 @@ class PostgresStore:
             await self._pool.close()
             self._pool = None
 
+    def pool_use(self) -> tuple[int, int, int]:
+        """(connections open, of them lent out, the most the pool opens), for `/metrics`:
+        read from the pool when scraped, nothing counted per query."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0, self._max
+        size = pool.get_size()
+        return size, size - pool.get_idle_size(), pool.get_max_size()
+
     async def ping(self) -> None:
         try:
             async with self._connection() as conn:

@@ -43,14 +43,15 @@ class Monitor:
     Until `run` has sent the first snapshot, deltas queue behind it.
     """
 
-    __slots__ = ("queue", "sending", "skipped", "snapshot_pending", "write_now")
+    __slots__ = ("queue", "sending", "skipped", "snapshot_pending", "snapshots", "write_now")
 
     def __init__(self, write_now: Callable[[Outgoing], bool] | None = None) -> None:
         self.write_now = write_now
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(MONITOR_QUEUE)
         self.sending = True  # the sender is writing; later messages must queue behind
         self.snapshot_pending = False  # a fresh snapshot is queued: deltas until then are in it
-        self.skipped = 0
+        self.skipped = 0  # times it fell behind: queue dropped, skipped to a snapshot
+        self.snapshots = 0  # fresh snapshots asked for: its resyncs and its skips
 
     def offer(self, data: bytes, delta: Outgoing | None = None) -> None:
         """Send or queue a message; when the queue is full the monitor is behind: drop what is
@@ -78,6 +79,7 @@ class Monitor:
             self.queue.get_nowait()
         self.queue.put_nowait(_SNAPSHOT)
         self.snapshot_pending = True
+        self.snapshots += 1
 
     async def run(
         self,
@@ -105,6 +107,9 @@ class Fanout:
     def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
         self._monitors: dict[int, set[Monitor]] = {}
+        # the counts of monitors gone, so that `counts` covers this instance's whole life
+        self._gone_skipped = 0
+        self._gone_snapshots = 0
 
     async def subscribe(self, session_id: int, monitor: Monitor) -> bytes:
         """Add a monitor; returns the snapshot to send it first, which the next delta it is
@@ -122,10 +127,25 @@ class Fanout:
         monitors = self._monitors.get(session_id)
         if monitors is None:
             return
-        monitors.discard(monitor)
+        if monitor in monitors:
+            monitors.discard(monitor)
+            self._gone_skipped += monitor.skipped
+            self._gone_snapshots += monitor.snapshots
         if not monitors:
             del self._monitors[session_id]
             self.hub.listen(session_id, None)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(monitors connected, times a monitor fell behind and skipped to a snapshot, fresh
+        snapshots sent on a monitor's resync) on this instance, read when `/metrics` is
+        scraped rather than counted per delta."""
+        connected, skipped, snapshots = 0, self._gone_skipped, self._gone_snapshots
+        for monitors in self._monitors.values():
+            connected += len(monitors)
+            for monitor in monitors:
+                skipped += monitor.skipped
+                snapshots += monitor.snapshots
+        return connected, skipped, snapshots - skipped
 
     def snapshot(self, session_id: int) -> bytes:
         """A fresh snapshot message for a monitor that resynchronises."""

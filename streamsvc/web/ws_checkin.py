@@ -48,11 +48,14 @@ async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
         if site is None:
             return ws
         await live.site_connected(site, +1)
+        # DEBUG: thousands of sites connect at a session's start and again after any restart
+        logger.debug("site %s connected from %s", site.id, request.remote)
         await _serve(request, ws, site)
     finally:
         request.app[keys.sockets_key].discard(ws)
         if site is not None:
             await live.site_connected(site, -1)
+            logger.debug("site %s disconnected (close code %s)", site.id, ws.close_code)
     return ws
 
 
@@ -75,6 +78,8 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
             site = await request.app[keys.checkins_key].site_for_token(data.get("token"))
             session = await request.app[keys.sessions_key].session_for_welcome(site.session_id)
         except Unauthorized as exc:
+            # a device with a wrong or reset link; never the token itself
+            logger.info("coordinator refused from %s: %s", request.remote, exc.message)
             await ws.send_str(_error("unauthorized", exc.message).decode())
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
             return None
@@ -94,14 +99,20 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
 
 async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) -> None:
     service = request.app[keys.checkins_key]
-    # Each entry is an ack already encoded (an error) or the results still being committed.
-    acks: asyncio.Queue[bytes | asyncio.Future[list[dict[str, Any]]] | None] = asyncio.Queue(
-        PIPELINE
+    stats = service.stats
+    clock = asyncio.get_running_loop().time
+    # Each entry is when the frame came in, and its ack already encoded (an error) or the
+    # results still being committed.
+    acks: asyncio.Queue[tuple[float, bytes | asyncio.Future[list[dict[str, Any]]]] | None] = (
+        asyncio.Queue(PIPELINE)
     )
 
     async def send_acks() -> None:
-        while (pending := await acks.get()) is not None:
+        observe = stats.ack_seconds.observe
+        while (entry := await acks.get()) is not None:
+            received, pending = entry
             if isinstance(pending, bytes):
+                stats.bad_frames += 1
                 payload = pending
             else:
                 try:
@@ -111,6 +122,7 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
                     await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
                     return
             if not ws.closed:
+                observe(clock() - received)  # the write below only queues the bytes
                 await ws.send_frame(payload, WSMsgType.TEXT)
 
     def handle(events: list[Any]) -> asyncio.Future[list[dict[str, Any]]]:
@@ -121,7 +133,7 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
         async for msg in ws:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 # JSON in a binary frame is read too: some client libraries send bytes so
-                await acks.put(_dispatch(msg.data, handle))
+                await acks.put((clock(), _dispatch(msg.data, handle)))
             elif msg.type == WSMsgType.ERROR:
                 break
             if sender.done():
