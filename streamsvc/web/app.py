@@ -25,6 +25,7 @@ from streamsvc.web.attendance_api import setup as setup_attendance
 from streamsvc.web.errors import error_middleware
 from streamsvc.web.fanout import Fanout
 from streamsvc.web.jsonutil import json_response
+from streamsvc.web.metrics import setup as setup_metrics
 from streamsvc.web.pages import STATIC
 from streamsvc.web.pages import routes as page_routes
 from streamsvc.web.site_api import setup as setup_site_api
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> web.Application:
 
         app.cleanup_ctx.append(demo_ctx)
     app.router.add_get("/healthz", healthz)
+    setup_metrics(app)
     app.router.add_get("/ws/checkin", checkin_ws)
     app.router.add_get("/ws/monitor", monitor_ws)
     app.router.add_get("/api/v1/sessions/{sid}/live", live_http)
