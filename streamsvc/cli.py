@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from streamsvc import __version__, cli_export
+from streamsvc import __version__, cli_export, logs
 from streamsvc.cliparse import OneLineParser
 from streamsvc.config import Settings
 from streamsvc.errors import ImportRejected, StreamsvcError
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-token", help=helps["admin_token"])
     serve.add_argument("--demo", action="store_true", default=None, help=helps["demo"])
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    serve.add_argument("--log-format", choices=logs.FORMATS, help=helps["log_format"])
 
     migrate = sub.add_parser("migrate", help="apply the database schema migrations and exit")
     migrate.add_argument("--database", help=helps["database"])
@@ -93,6 +94,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         redis=getattr(args, "redis", None),
         admin_token=getattr(args, "admin_token", None),
         demo=getattr(args, "demo", None),
+        log_format=getattr(args, "log_format", None),
     )
 
 
@@ -101,12 +103,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from streamsvc.web.app import create_app
 
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     settings = _settings(args)
+    if settings.log_format not in logs.FORMATS:
+        raise StreamsvcError(f"the log format must be one of {', '.join(logs.FORMATS)}")
+    secrets = [settings.admin_token, settings.database, settings.redis]
+    logs.configure(str(args.log_level), settings.log_format, logs.secrets_of(secrets))
     try:
         import uvloop
 
@@ -117,16 +118,20 @@ def _serve(args: argparse.Namespace) -> int:
     web.run_app(
         app, host=settings.host, port=settings.port, print=_banner(settings), shutdown_timeout=5
     )
+    logging.getLogger(__name__).info("stopped")
     return 0
 
 
 def _banner(settings: Settings) -> Any:
     def show(_: str) -> None:
-        print(
+        where = (
             f"streamsvc {__version__} on http://{settings.host}:{settings.port} "
-            f"({settings.database.split('?')[0]}); Ctrl+C stops it",
-            flush=True,
+            f"({logs.redact_url(settings.database)})"
         )
+        if settings.log_format == "json":  # every line a JSON object for the collector
+            logging.getLogger(__name__).info("serving: %s", where)
+        else:
+            print(f"{where}; Ctrl+C stops it", flush=True)
 
     return show
 

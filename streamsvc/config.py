@@ -43,6 +43,11 @@ class Settings:
     public_url: str | None = _opt(
         None, "URL the pages are reached at, for links and QR codes", "STREAMSVC_PUBLIC_URL"
     )
+    log_format: str = _opt(
+        "text",
+        "text (for a person) or json (one JSON object per line, for a log collector)",
+        "STREAMSVC_LOG_FORMAT",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
