@@ -26,8 +26,10 @@ from streamsvc.web.errors import error_middleware
 from streamsvc.web.fanout import Fanout
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.metrics import setup as setup_metrics
+from streamsvc.web.openapi import routes as openapi_routes
 from streamsvc.web.pages import STATIC
 from streamsvc.web.pages import routes as page_routes
+from streamsvc.web.security import setup as setup_security
 from streamsvc.web.site_api import setup as setup_site_api
 from streamsvc.web.ws_checkin import checkin_ws
 from streamsvc.web.ws_monitor import live_http, monitor_ws
@@ -80,6 +82,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.settings_key] = settings
     app[keys.sockets_key] = weakref.WeakSet()
     app.cleanup_ctx.append(_services)
+    setup_security(app)
     if settings.demo:
         from streamsvc.web.demo_ctx import demo_ctx
 
@@ -93,6 +96,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_attendance(app)
     setup_site_api(app)
     app.router.add_routes(page_routes)
+    app.router.add_routes(openapi_routes)
     app.router.add_static("/static/", STATIC, append_version=True)
     return app
 

@@ -235,4 +235,18 @@ LABELS: dict[str, dict[str, str]] = {
         "guests_plus": "Thêm một khách",
         "guests_field": "Số khách",
     },
+    # The API reference page (api.html), drawn from /api/v1/openapi.json.
+    "api": {
+        "title": "Giao diện lập trình (API) của hệ thống điểm danh",
+        "intro": "Mô tả đầy đủ ở dạng OpenAPI 3.1, tải về tại {spec}. Mọi lỗi có dạng "
+        '{"error": {"code", "message", "details"}}.',
+        "auth": "Xác thực",
+        "auth_none": "Không cần mã",
+        "parameters": "Tham số",
+        "required": "bắt buộc",
+        "body": "Nội dung gửi",
+        "responses": "Kết quả trả về",
+        "schemas": "Cấu trúc dữ liệu",
+        "load_failed": "Không tải được mô tả API: {detail}",
+    },
 }

@@ -1,0 +1,759 @@
+"""The OpenAPI 3.1 description of every HTTP route the service answers to, and the API page.
+
+Built in Python rather than kept as a JSON file so that the shapes repeated across operations
+(the error body, a session, LIVE) are written once. `tests/web/test_openapi.py` compares the
+document with the app's router, so a route added without its description fails the suite;
+schemathesis (`tests/e2e/test_schemathesis.py`) checks every answer against it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+import streamsvc
+from streamsvc.web.pages import render
+
+__all__ = ["PAGE_PATH", "SPEC_PATH", "openapi_document", "routes"]
+
+SPEC_PATH = "/api/v1/openapi.json"
+PAGE_PATH = "/api"
+
+routes = web.RouteTableDef()
+
+Schema = dict[str, Any]
+
+ERROR_CODES = (
+    "bad_request",
+    "bad_json",
+    "bad_csv",
+    "invalid",
+    "import_rejected",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "unknown_session",
+    "unknown_unit",
+    "unknown_member",
+    "method_not_allowed",
+    "conflict",
+    "session_closed",
+    "already_present",
+    "not_expected",
+    "payload_too_large",
+    "unavailable",
+)
+SITE_KINDS = ["hall", "bridge", "broadcast", "self_study"]
+STATUSES = ["present", "late", "excused", "made_up", "absent"]
+REASONS = ["unknown_member", "invalid", "session_closed", "ts_out_of_window", "unknown_target"]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _obj(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    """An object with these required and optional properties; more may be added later."""
+    return {
+        "type": "object",
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+    }
+
+
+def _list_of(key: str, item: Schema) -> Schema:
+    return _obj({key: {"type": "array", "items": item}})
+
+
+STR: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+TIME: Schema = {"type": "string", "format": "date-time"}
+NULL_STR: Schema = {"type": ["string", "null"]}
+NULL_INT: Schema = {"type": ["integer", "null"]}
+NULL_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj(
+        {
+            "error": _obj(
+                {
+                    "code": {
+                        "type": "string",
+                        "pattern": "^[a-z][a-z0-9_]*$",
+                        "examples": list(ERROR_CODES),
+                    },
+                    "message": STR,
+                    "details": {"description": "what was wrong: a field, or every bad row"},
+                }
+            )
+        }
+    ),
+    "Health": _obj(
+        {
+            "status": {"type": "string", "enum": ["ok", "failing"]},
+            "database": {"type": "string", "description": "`ok` or `failing: <reason>`"},
+            "redis": {"type": "string", "description": "`ok`, `disabled` or `failing: <reason>`"},
+        }
+    ),
+    "NewUnit": _obj({"code": STR, "name": STR}, {"parent": NULL_STR}),
+    "Unit": _obj({"code": STR, "name": STR, "parent": NULL_STR}),
+    "NewMember": _obj({"code": STR, "full_name": STR, "unit": STR}),
+    "Member": _obj({"code": STR, "full_name": STR, "unit": STR}),
+    "ImportResult": _obj({"created": COUNT, "updated": COUNT}),
+    "NewSession": _obj(
+        {"title": {"type": "string", "maxLength": 300}, "starts_at": TIME, "ends_at": TIME},
+        {
+            "audience": {"type": "array", "items": STR, "description": "unit codes"},
+            "late_after_minutes": {"type": "integer", "minimum": 0, "maximum": 1440, "default": 15},
+            "makeup_for": {"type": ["integer", "null"], "minimum": 1},
+        },
+    ),
+    "Session": _obj(
+        {
+            "id": INT,
+            "title": STR,
+            "starts_at": TIME,
+            "ends_at": TIME,
+            "audience": {"type": "array", "items": STR},
+            "late_after_minutes": INT,
+            "makeup_for": NULL_INT,
+            "state": {"type": "string", "enum": ["open", "closed"]},
+            "closed_at": NULL_TIME,
+            "expected": COUNT,
+        }
+    ),
+    "NewSite": _obj(
+        {
+            "name": {"type": "string", "maxLength": 300},
+            "kind": {"type": "string", "enum": SITE_KINDS},
+        },
+        {
+            "unit": NULL_STR,
+            "capacity": {"type": ["integer", "null"], "minimum": 0, "maximum": 10_000_000},
+        },
+    ),
+    "Site": _obj(
+        {
+            "id": INT,
+            "session": INT,
+            "name": STR,
+            "kind": {"type": "string", "enum": SITE_KINDS},
+            "unit": NULL_STR,
+            "capacity": NULL_INT,
+        }
+    ),
+    "NewExcuse": _obj(
+        {
+            "member": {"type": "string", "maxLength": 64},
+            "reason": {"type": "string", "maxLength": 2000},
+        }
+    ),
+    "Excuse": _obj({"session": INT, "member": STR, "reason": STR}),
+    "Event": {
+        **_obj(
+            {
+                "type": {"type": "string", "enum": ["checkin", "checkout", "guests", "void"]},
+                "id": {"type": "string", "description": "a UUID the device made"},
+            },
+            {"member": STR, "ts": TIME, "count": COUNT, "target": STR},
+        ),
+        "description": "A malformed event is answered `rejected/invalid`, not with an error.",
+    },
+    "Result": _obj(
+        {
+            "id": {"description": "the event's id as sent"},
+            "result": {"type": "string", "enum": ["accepted", "duplicate", "rejected"]},
+        },
+        {
+            "member": _obj({"code": STR, "full_name": STR, "unit": STR}, {"unit_name": NULL_STR}),
+            "already_present": _obj({"site": INT, "ts": TIME}, {"site_name": NULL_STR}),
+            "reason": {"type": "string", "enum": REASONS},
+        },
+    ),
+    "Live": _obj(
+        {
+            "session": INT,
+            "expected": COUNT,
+            "present": COUNT,
+            "guests": COUNT,
+            "unexpected": COUNT,
+            "sites": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "id": INT,
+                        "name": STR,
+                        "kind": STR,
+                        "present": COUNT,
+                        "guests": COUNT,
+                        "connected": {"type": "boolean"},
+                        "last_event_at": NULL_TIME,
+                    },
+                    {"unit": NULL_STR, "capacity": NULL_INT},
+                ),
+            },
+            "units": {
+                "type": "array",
+                "items": _obj(
+                    {"code": STR, "name": STR, "expected": COUNT, "present": COUNT},
+                    {"parent": NULL_STR},
+                ),
+            },
+        },
+        {
+            "curve": {
+                "type": "array",
+                "items": _obj({"minute": TIME, "checkins": COUNT}),
+            }
+        },
+    ),
+    "Record": _obj(
+        {
+            "member": STR,
+            "full_name": STR,
+            "unit": STR,
+            "status": {"type": "string", "enum": STATUSES},
+            "form": NULL_STR,
+            "site": NULL_INT,
+            "first_in": NULL_TIME,
+            "last_out": NULL_TIME,
+            "minutes": COUNT,
+            "flags": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "examples": ["multi_site", "left_early", "not_in_audience", "late_upload"],
+                },
+            },
+            "excuse": NULL_STR,
+        },
+        {"site_name": NULL_STR},
+    ),
+    "Summary": _obj(
+        {
+            "expected": COUNT,
+            "present": COUNT,
+            "late": COUNT,
+            "excused": COUNT,
+            "made_up": COUNT,
+            "absent": COUNT,
+            "rate": {"type": ["number", "null"]},
+        }
+    ),
+    "SiteRoster": _obj(
+        {
+            "session": INT,
+            "site": INT,
+            "members": {
+                "type": "array",
+                "items": _obj({"code": STR, "full_name": STR, "unit": STR}, {"unit_name": STR}),
+            },
+            "present": {"type": "array", "items": STR},
+            "here": {"type": "array", "items": STR},
+            "guests": NULL_INT,
+        }
+    ),
+}
+SCHEMAS["Attendance"] = _obj(
+    {
+        "session": INT,
+        "records": {"type": "array", "items": _ref("Record")},
+        "summary": _ref("Summary"),
+    }
+)
+SCHEMAS["UnitSummaries"] = _obj(
+    {
+        "units": {
+            "type": "array",
+            "items": {"allOf": [_obj({"code": STR, "name": STR}), _ref("Summary")]},
+        },
+        "total": _ref("Summary"),
+    },
+    {"session": INT},
+)
+SCHEMAS["Absences"] = _obj(
+    {
+        "members": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "member": STR,
+                    "full_name": STR,
+                    "unit": STR,
+                    "absent": COUNT,
+                    "sessions": {"type": "array", "items": INT},
+                }
+            ),
+        }
+    },
+    {"from": TIME, "to": TIME, "sessions": {"type": "array", "items": INT}},
+)
+
+# The answers every operation may give, each in the contract's error shape.
+ERRORS: dict[str, str] = {
+    "400": "Bad input: not JSON, a missing or wrong field, bad rows (`details`)",
+    "401": "No token, or one the service does not know",
+    "403": "A token not allowed here",
+    "404": "An unknown id in the path, or an unknown code the body names",
+    "405": "A method the path does not take",
+    "409": "Conflicts with the state: a closed session, a member already present",
+    "413": "A body over the size limit (8 MiB by default)",
+    "503": "The database cannot be reached; nothing was written",
+}
+
+SID: Schema = {
+    "name": "sid",
+    "in": "path",
+    "required": True,
+    "description": "the session's id",
+    "schema": {"type": "integer", "minimum": 0},
+}
+
+
+def _json(schema: Schema) -> Schema:
+    return {"application/json": {"schema": schema}}
+
+
+def _ok(description: str, schema: Schema, status: str = "200") -> dict[str, Schema]:
+    return {status: {"description": description, "content": _json(schema)}}
+
+
+def _op(
+    summary: str,
+    tag: str,
+    responses: dict[str, Schema],
+    *,
+    auth: str | None = None,
+    errors: tuple[str, ...] = (),
+    params: list[Schema] | None = None,
+    body: Schema | None = None,
+    csv_header: str | None = None,
+    description: str | None = None,
+) -> Schema:
+    """One operation: its answers, plus the error answers it may give and its security."""
+    op: Schema = {"summary": summary, "tags": [tag], "responses": dict(responses)}
+    if description:
+        op["description"] = description
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        content = _json(body)
+        if csv_header:
+            content["text/csv"] = {
+                "schema": {
+                    "type": "string",
+                    "description": f"UTF-8 CSV with the header `{csv_header}`",
+                    "examples": [f"{csv_header}\n"],
+                }
+            }
+        op["requestBody"] = {"required": True, "content": content}
+    codes = set(errors)
+    if auth:
+        op["security"] = [{auth: []}]
+        codes |= {"401", "403", "503"}
+    if body is not None:
+        codes |= {"400", "413"}
+    if params and any(p["in"] == "path" for p in params):
+        codes.add("404")
+    for code in sorted(codes):
+        op["responses"][code] = {"$ref": f"#/components/responses/E{code}"}
+    return op
+
+
+def _page(summary: str, description: str, params: list[Schema] | None = None) -> Schema:
+    op: Schema = {
+        "summary": summary,
+        "description": description,
+        "tags": ["pages"],
+        "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
+    }
+    if params:
+        op["parameters"] = params
+        op["responses"]["404"] = {"$ref": "#/components/responses/E404"}
+    return op
+
+
+def _websocket(summary: str, description: str, auth: str) -> Schema:
+    return {
+        "summary": summary,
+        "description": description,
+        "tags": ["websockets"],
+        "responses": {
+            "101": {"description": f"switched to the websocket; its hello carries the {auth}"},
+            "400": {"$ref": "#/components/responses/E400"},
+        },
+    }
+
+
+def _paths() -> dict[str, Schema]:
+    admin, site = "adminToken", "siteToken"
+    sid = [SID]
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "Whether the database and Redis can be reached",
+                "tags": ["operations"],
+                "responses": {
+                    **_ok("everything reachable", _ref("Health")),
+                    **_ok("the failing part named", _ref("Health"), "503"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "This instance's figures for Prometheus (no token: keep it private)",
+                "tags": ["operations"],
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format, or OpenMetrics when asked for",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+            }
+        },
+        SPEC_PATH: {
+            "get": {
+                "summary": "This document",
+                "tags": ["operations"],
+                "responses": _ok("OpenAPI 3.1", {"type": "object"}),
+            }
+        },
+        "/api/v1/units": {
+            "get": _op(
+                "List the units",
+                "roster",
+                _ok("every unit", _list_of("units", _ref("Unit"))),
+                auth=admin,
+            ),
+            "post": _op(
+                "Import units (upsert by code, all or nothing)",
+                "roster",
+                _ok("applied", _ref("ImportResult")),
+                auth=admin,
+                body=_list_of("units", _ref("NewUnit")),
+                csv_header="code,name,parent",
+            ),
+        },
+        "/api/v1/members": {
+            "get": _op(
+                "Search members",
+                "roster",
+                _ok(
+                    "a page of members, and how many match",
+                    _obj({"members": {"type": "array", "items": _ref("Member")}, "total": COUNT}),
+                ),
+                auth=admin,
+                errors=("400",),
+                params=[
+                    _query("unit", STR, "a unit's code: its whole subtree"),
+                    _query("q", STR, "part of a code or name, accents ignored"),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "50 if omitted"
+                    ),
+                    _query("offset", {"type": "integer", "minimum": 0}, "0 if omitted"),
+                ],
+            ),
+            "post": _op(
+                "Import members (upsert by code, all or nothing)",
+                "roster",
+                _ok("applied", _ref("ImportResult")),
+                auth=admin,
+                errors=("404",),
+                body=_list_of("members", _ref("NewMember")),
+                csv_header="code,full_name,unit",
+            ),
+        },
+        "/api/v1/sessions": {
+            "get": _op(
+                "List the sessions",
+                "sessions",
+                _ok("every session", _list_of("sessions", _ref("Session"))),
+                auth=admin,
+            ),
+            "post": _op(
+                "Create a session",
+                "sessions",
+                _ok("created", _ref("Session"), "201"),
+                auth=admin,
+                errors=("404",),
+                body=_ref("NewSession"),
+            ),
+        },
+        "/api/v1/sessions/{sid}": {
+            "get": _op(
+                "One session",
+                "sessions",
+                _ok("the session", _ref("Session")),
+                auth=admin,
+                params=sid,
+            )
+        },
+        "/api/v1/sessions/{sid}/close": {
+            "post": _op(
+                "Close a session (its expected members are frozen)",
+                "sessions",
+                _ok("the closed session", _ref("Session")),
+                auth=admin,
+                params=sid,
+            )
+        },
+        "/api/v1/sessions/{sid}/sites": {
+            "get": _op(
+                "The session's sites, without tokens",
+                "sites",
+                _ok("every site", _list_of("sites", _ref("Site"))),
+                auth=admin,
+                params=sid,
+            ),
+            "post": _op(
+                "Register a site; its coordinator token is shown once",
+                "sites",
+                _ok(
+                    "registered",
+                    {"allOf": [_ref("Site"), _obj({"token": STR})]},
+                    "201",
+                ),
+                auth=admin,
+                errors=("409",),
+                params=sid,
+                body=_ref("NewSite"),
+            ),
+        },
+        "/api/v1/sessions/{sid}/excuses": {
+            "post": _op(
+                "Excuse a member",
+                "sessions",
+                _ok("recorded", _ref("Excuse"), "201"),
+                auth=admin,
+                errors=("409",),
+                params=sid,
+                body=_ref("NewExcuse"),
+            )
+        },
+        "/api/v1/sessions/{sid}/checkins": {
+            "post": _op(
+                "Check-ins over HTTP, for devices that cannot hold a websocket",
+                "check-in",
+                _ok(
+                    "one result per event, in order",
+                    _list_of("results", _ref("Result")),
+                ),
+                auth=site,
+                params=sid,
+                body=_list_of("items", _ref("Event")),
+            )
+        },
+        "/api/v1/sessions/{sid}/roster": {
+            "get": _op(
+                "What a site's check-in page starts from",
+                "check-in",
+                {
+                    "200": {
+                        "description": "the site's members and who is present",
+                        "headers": {"Cache-Control": {"schema": {"const": "no-store"}}},
+                        "content": _json(_ref("SiteRoster")),
+                    }
+                },
+                auth=site,
+                params=sid,
+            )
+        },
+        "/api/v1/sessions/{sid}/live": {
+            "get": _op(
+                "Live counts (LIVE)", "live", _ok("LIVE", _ref("Live")), auth=admin, params=sid
+            )
+        },
+        "/api/v1/sessions/{sid}/attendance": {
+            "get": _op(
+                "Reconciled attendance",
+                "attendance",
+                _ok("every record and the summary", _ref("Attendance")),
+                auth=admin,
+                params=sid,
+            )
+        },
+        "/api/v1/sessions/{sid}/attendance.csv": {
+            "get": _op(
+                "Reconciled attendance as CSV",
+                "attendance",
+                _download("text/csv; charset=utf-8", "one row per record"),
+                auth=admin,
+                params=sid,
+            )
+        },
+        "/api/v1/sessions/{sid}/attendance.xlsx": {
+            "get": _op(
+                "Reconciled attendance as a workbook",
+                "attendance",
+                _download(
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "the records, then the per-unit summary",
+                ),
+                auth=admin,
+                params=sid,
+            )
+        },
+        "/api/v1/sessions/{sid}/summary": {
+            "get": _op(
+                "The summary per unit",
+                "attendance",
+                _ok("each unit's subtree, and the total", _ref("UnitSummaries")),
+                auth=admin,
+                params=sid,
+            )
+        },
+        "/api/v1/reports/absences": {
+            "get": _op(
+                "Members absent at closed sessions in a range",
+                "attendance",
+                _ok("for the annual evaluation", _ref("Absences")),
+                auth=admin,
+                errors=("400",),
+                params=[
+                    _query("from", STR, "a date (YYYY-MM-DD) or an RFC 3339 time", True),
+                    _query("to", STR, "a date (included) or an RFC 3339 time", True),
+                ],
+            )
+        },
+        "/ws/checkin": {
+            "get": _websocket(
+                "The coordinators' check-in websocket",
+                "Hello, events and acks as in the API reference (docs/api.md).",
+                "site token",
+            )
+        },
+        "/ws/monitor": {
+            "get": _websocket(
+                "The organizers' live counts websocket",
+                "Hello, a snapshot, then deltas as in the API reference (docs/api.md).",
+                "admin token",
+            )
+        },
+        "/": {"get": _page("The organizers' sessions page", "Sign-in and the sessions list.")},
+        "/sessions/{sid}": {
+            "get": _page(
+                "One session's page",
+                "Live dashboard, sites, excuses, closing and attendance.",
+                [{**SID, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
+            )
+        },
+        "/checkin": {
+            "get": _page(
+                "The coordinators' check-in page",
+                "The site token travels in the URL fragment (`#token=`), never to the server.",
+            )
+        },
+        PAGE_PATH: {
+            "get": _page("This API, readable", "Rendered in the browser from this document.")
+        },
+        "/checkin-sw.js": {
+            "get": {
+                "summary": "The check-in page's service worker (served from the root)",
+                "tags": ["pages"],
+                "responses": {
+                    "200": {"description": "JavaScript", "content": {"text/javascript": {}}}
+                },
+            }
+        },
+        "/static/{filename}": {
+            "get": {
+                "summary": "The pages' scripts, styles and vendored modules",
+                "tags": ["pages"],
+                "parameters": [{"name": "filename", "in": "path", "required": True, "schema": STR}],
+                "responses": {
+                    "200": {"description": "the file"},
+                    "403": {"$ref": "#/components/responses/E403"},
+                    "404": {"$ref": "#/components/responses/E404"},
+                },
+            }
+        },
+    }
+
+
+def _query(name: str, schema: Schema, description: str, required: bool = False) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _download(content_type: str, description: str) -> dict[str, Schema]:
+    return {
+        "200": {
+            "description": description,
+            "headers": {"Content-Disposition": {"schema": STR}},
+            "content": {content_type: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The whole document (built once: it does not change while the service runs)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "streamsvc",
+            "version": streamsvc.__version__,
+            "description": (
+                "Live attendance for study sessions. Every error has the body "
+                '`{"error": {"code", "message", "details"}}`. The websockets\' messages are '
+                "described in docs/api.md."
+            ),
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {
+                f"E{code}": {"description": text, "content": _json(_ref("Error"))}
+                for code, text in ERRORS.items()
+            },
+            "securitySchemes": {
+                "adminToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The admin token (STREAMSVC_ADMIN_TOKEN): the organizer API.",
+                },
+                "siteToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A site's coordinator token: check-ins for its own site only.",
+                },
+            },
+        },
+    }
+
+
+@cache
+def _document_bytes() -> bytes:
+    return orjson.dumps(openapi_document())
+
+
+@routes.get(SPEC_PATH)
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(
+        body=_document_bytes(),
+        content_type="application/json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@routes.get(PAGE_PATH)
+async def api_page(request: web.Request) -> web.Response:
+    """The API reference, drawn by `static/api.js` from the document above."""
+    return web.Response(
+        body=render("api.html"),
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Cache-Control": "no-cache"},
+    )

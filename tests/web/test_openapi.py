@@ -1,0 +1,97 @@
+"""`/api/v1/openapi.json` describes exactly the routes the app answers to, and the API page
+is drawn from it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiohttp import web
+from openapi_spec_validator import validate
+
+from streamsvc.config import Settings
+from streamsvc.web.app import create_app
+from streamsvc.web.openapi import openapi_document
+
+# aiohttp's static resource is one prefix; the document names the file as a parameter.
+STATIC_PATH = "/static/{filename}"
+
+
+def app_operations(app: web.Application) -> set[tuple[str, str]]:
+    """(method, path) of every route the app registered; HEAD comes with each GET."""
+    found = set()
+    for resource in app.router.resources():
+        info = resource.get_info()
+        path = info.get("path") or info.get("formatter")
+        if path is None:
+            assert info.get("prefix") == "/static", info
+            path = STATIC_PATH
+        for route in resource:
+            if route.method != "HEAD":
+                found.add((route.method.lower(), path))
+    return found
+
+
+def document_operations() -> set[tuple[str, str]]:
+    return {(method, path) for path, item in openapi_document()["paths"].items() for method in item}
+
+
+def test_the_document_is_valid_openapi_3_1():
+    doc = openapi_document()
+    assert doc["openapi"].startswith("3.1")
+    validate(doc)
+
+
+def test_every_route_is_described_and_nothing_else(tmp_path):
+    app = create_app(Settings(database=f"sqlite:///{tmp_path / 'x.db'}", admin_token="t"))
+    registered, described = app_operations(app), document_operations()
+    assert registered - described == set(), "routes missing from the OpenAPI document"
+    assert described - registered == set(), "the document describes routes the app lacks"
+
+
+def test_every_api_operation_documents_its_errors_in_the_contract_shape():
+    doc = openapi_document()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if not path.startswith("/api/v1/") or path.endswith("openapi.json"):
+                continue
+            assert {"401", "403", "503"} <= set(op["responses"]), (method, path)
+            assert op["security"] in ([{"adminToken": []}], [{"siteToken": []}]), (method, path)
+            for status, answer in op["responses"].items():
+                if int(status) >= 400:
+                    assert answer == {"$ref": f"#/components/responses/E{status}"}
+    for answer in doc["components"]["responses"].values():
+        assert answer["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+
+
+@pytest.mark.parametrize(
+    ("path", "content"),
+    [
+        ("/api/v1/units", {"application/json", "text/csv"}),
+        ("/api/v1/members", {"application/json", "text/csv"}),
+        ("/api/v1/sessions", {"application/json"}),
+    ],
+)
+def test_imports_take_json_and_csv_where_the_service_does(path, content):
+    op = openapi_document()["paths"][path]["post"]
+    assert set(op["requestBody"]["content"]) == content
+
+
+async def test_openapi_json_is_served_without_a_token(client):
+    r = await client.get("/api/v1/openapi.json")
+    assert r.status == 200
+    assert r.content_type == "application/json"
+    assert await r.json() == openapi_document()
+
+
+async def test_the_api_page_loads_its_own_module_and_labels(client):
+    r = await client.get("/api")
+    html = await r.text()
+    assert r.status == 200 and r.content_type == "text/html"
+    assert '<script type="module" src="/static/api.js"></script>' in html
+    assert "__LABELS__" not in html and '"api":{' in html
+    assert re.search(r"<script>|\son\w+=|style=", html) is None, "inline script or style"
+    js = await client.get("/static/api.js")
+    assert js.status == 200 and "openapi.json" in await js.text()
