@@ -22,6 +22,7 @@ from streamsvc.domain.timefmt import format_ts
 from streamsvc.errors import Unauthorized
 from streamsvc.web import keys
 from streamsvc.web.jsonutil import session_json, site_json
+from streamsvc.web.wslimit import FrameLimitedWebSocket
 
 __all__ = ["MAX_FRAME", "checkin_ws"]
 
@@ -38,7 +39,7 @@ def _error(code: str, message: str) -> bytes:
 
 
 async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, compress=False, heartbeat=30)
+    ws = FrameLimitedWebSocket(max_msg_size=MAX_FRAME, compress=False, heartbeat=30)
     await ws.prepare(request)
     request.app[keys.sockets_key].add(ws)
     site: Site | None = None

@@ -20,6 +20,7 @@ from streamsvc.web.auth import require_admin
 from streamsvc.web.fanout import Monitor, SocketWriter
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.params import session_id_param
+from streamsvc.web.wslimit import FrameLimitedWebSocket
 
 __all__ = ["live_http", "monitor_ws"]
 
@@ -40,7 +41,7 @@ async def live_http(request: web.Request) -> web.Response:
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     # permessage-deflate when the client offers it; every data frame after the hello is then
     # built by `wsframes` (compressed once per delta for all monitors), never by aiohttp
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30, compress=True)
+    ws = FrameLimitedWebSocket(max_msg_size=MAX_FRAME, heartbeat=30, compress=True)
     await ws.prepare(request)
     request.app[keys.sockets_key].add(ws)
     try:
