@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from streamsvc import __version__, cli_export, logs
+from streamsvc import __version__, backup, cli_export, logs
 from streamsvc.cliparse import OneLineParser
 from streamsvc.config import Settings
 from streamsvc.errors import ImportRejected, StreamsvcError
@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("members", type=Path, nargs="?", help="CSV with header code,full_name,unit")
     imp.add_argument("--database", help=helps["database"])
     cli_export.add_parsers(sub, helps)
+    backup.add_parser(sub, helps)
     return root
 
 
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in cli_export.COMMANDS:
             return cli_export.run(args)
+        if args.command == "backup":
+            return backup.run(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "migrate":
