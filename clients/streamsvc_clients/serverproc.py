@@ -5,16 +5,22 @@
 port, the way a coordinator's device sees a server restart. The process readers (`cpu_seconds`,
 `status_kb`) take figures from `/proc` while it runs. It lives in the installed clients package
 so that the `bench/` scripts, run as files, and the tests import the same code.
+
+`PostgresServer` and `RedisServer` are database and Redis servers of a test's own, on free
+ports, that a fault test can restart under a running service without touching the shared ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -23,6 +29,8 @@ from pathlib import Path
 import aiohttp
 
 __all__ = [
+    "PostgresServer",
+    "RedisServer",
     "ServerError",
     "ServerProcess",
     "cpu_seconds",
@@ -208,3 +216,158 @@ class ServerProcess:
 
     def status_kb(self, key: str) -> int:
         return status_kb(self.pid, key)
+
+
+# --- database and Redis servers of a test's own, for the fault tests ---------------------------
+
+PG_ROOT = Path("/usr/lib/postgresql")
+PG_USER = "postgres"
+
+
+def _pg_bin() -> Path | None:
+    """The newest installed PostgreSQL's `bin` directory (Debian's layout), if any."""
+    found = [p.parent for p in PG_ROOT.glob("*/bin/pg_ctl")]
+    return max(
+        found, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0, default=None
+    )
+
+
+def _as_postgres() -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the `postgres` user."""
+    return ["runuser", "-u", PG_USER, "--"] if os.geteuid() == 0 else []
+
+
+class PostgresServer:
+    """A PostgreSQL server of its own (`initdb` into a fresh directory, `pg_ctl` on a free
+    port), so that a test can restart or stop the database under a running service without
+    touching the shared one. `unavailable()` says why it cannot run on this machine."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.bin = _pg_bin()
+        self.directory: Path | None = None
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why a server of our own cannot be started here, or None."""
+        if _pg_bin() is None:
+            return f"no PostgreSQL server binaries under {PG_ROOT}/*/bin"
+        if os.geteuid() == 0 and shutil.which("runuser") is None:
+            return "running as root, and runuser (to start PostgreSQL as postgres) is missing"
+        return None
+
+    @property
+    def data(self) -> Path:
+        assert self.directory is not None, "not initialised"
+        return self.directory / "data"
+
+    @property
+    def log_path(self) -> Path:
+        assert self.directory is not None, "not initialised"
+        return self.directory / "postgres.log"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, tool: str, *args: str, timeout: float = 60) -> None:
+        assert self.bin is not None, PostgresServer.unavailable()
+        cmd = [*_as_postgres(), str(self.bin / tool), *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            log = (
+                self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+            )
+            raise ServerError(f"{tool} {' '.join(args)} failed:\n{done.stdout}{done.stderr}{log}")
+
+    def _pg_ctl(self, action: str, *args: str) -> None:
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c full_page_writes=off"
+        )
+        self._run("pg_ctl", action, "-D", str(self.data), "-l", str(self.log_path), "-w",
+                  "-t", "60", "-o", options, *args)  # fmt: skip
+
+    def start(self) -> None:
+        """`initdb` on first use, then start the server and wait until it accepts connections."""
+        if self.directory is None:
+            self.directory = Path(tempfile.mkdtemp(prefix="streamsvc-pg-"))
+            if os.geteuid() == 0:
+                shutil.chown(self.directory, PG_USER, PG_USER)
+            self._run("initdb", "-D", str(self.data), "-U", PG_USER, "-A", "trust",
+                      "-E", "UTF8", "--no-sync")  # fmt: skip
+        self._pg_ctl("start")
+
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart -m MODE`: every connection is cut; returns once it accepts again."""
+        self._pg_ctl("restart", "-m", mode)
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w")
+
+    def create_database(self, name: str) -> str:
+        """An empty database on this server; returns its URL."""
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, name)
+        return self.url(name)
+
+    def remove(self) -> None:
+        """Stop the server at once (if it runs) and delete its directory."""
+        if self.directory is None:
+            return
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(ServerError, subprocess.TimeoutExpired):
+                self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory = None
+
+
+class RedisServer:
+    """A `redis-server` of its own on a free port, nothing saved to disk, that a test can
+    stop and start again on the same port."""
+
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def unavailable() -> str | None:
+        """Why a server of our own cannot be started here, or None."""
+        return None if shutil.which("redis-server") else "redis-server is not installed"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start it and wait until it answers PING."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        cmd = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+               "--save", "", "--appendonly", "no", "--daemonize", "no"]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise ServerError(f"redis-server did not come up:\n{self.log_path.read_text()}")
+            time.sleep(0.02)
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (nothing to save), then `kill -9` if it lingers."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from streamsvc.domain.checkin import MAX_BATCH
 from streamsvc.domain.models import Site
 from streamsvc.domain.timefmt import format_ts
-from streamsvc.errors import Unauthorized
+from streamsvc.errors import StoreUnavailable, Unauthorized
 from streamsvc.web import keys
 from streamsvc.web.jsonutil import session_json, site_json
 from streamsvc.web.wslimit import FrameLimitedWebSocket
@@ -83,6 +83,14 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
             logger.info("coordinator refused from %s: %s", request.remote, exc.message)
             await ws.send_str(_error("unauthorized", exc.message).decode())
             await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+            return None
+        except StoreUnavailable as exc:
+            # Close 1013 as a failed commit does, so the device retries after its backoff.
+            # Left to the error middleware, its 503 went into the upgraded socket and the
+            # device waited for a welcome until its own timeout (10-60 s, however soon the
+            # database was back). DEBUG: every device retries while the database is down.
+            logger.debug("hello from %s while the store is unavailable: %s", request.remote, exc)
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
             return None
         await ws.send_str(
             orjson.dumps(
