@@ -19,7 +19,7 @@ from typing import Any
 
 from streamsvc.domain.checkin import MAX_BATCH, Incoming, Outcome, decide_batch, parse_event
 from streamsvc.domain.models import Event, Site
-from streamsvc.errors import InvalidInput, Unauthorized
+from streamsvc.errors import InvalidInput, StoreUnavailable, Unauthorized
 from streamsvc.ports import CheckinItem, Store
 from streamsvc.services.metrics import CheckinStats
 from streamsvc.services.tokens import hash_token
@@ -116,7 +116,12 @@ class GroupCommitter:
                         future.set_exception(ConnectionAbortedError("server shutting down"))
                 raise
             except Exception as exc:
-                logger.exception("group commit of %d events failed", len(items))
+                if isinstance(exc, StoreUnavailable):
+                    # expected while the database restarts: one line, not a traceback per
+                    # group (hundreds a second under load)
+                    logger.warning("group commit of %d events failed: %s", len(items), exc)
+                else:
+                    logger.exception("group commit of %d events failed", len(items))
                 self.stats.commit_failures += 1
                 for _, future in group:
                     if not future.done():

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 
 DEADLOCK_RETRIES = 3
+#: Seconds a new pool connection may take. asyncpg's default is 60: a database host that
+#: drops packets (a failover, a partition) would hold every reader and writer that long.
+CONNECT_TIMEOUT = 5.0
 
 #: Errors that mean the database is out of reach, not that the statement is wrong. OSError
 #: covers refused and reset connections and TimeoutError (a pool acquire that timed out).
@@ -157,7 +160,11 @@ class PostgresStore:
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=self._min, max_size=self._max, command_timeout=60
+                self.url,
+                min_size=self._min,
+                max_size=self._max,
+                command_timeout=60,
+                timeout=CONNECT_TIMEOUT,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
