@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from websockets.exceptions import InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidURI
 
 from streamsvc.cliparse import OneLineParser
 from streamsvc_clients.outbox import (
@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 WINDOW = 4  # frames in flight; the service acks them in order
+CLOSE_TRY_AGAIN_LATER = 1013
 MAX_CODE = 64
 
 OnResult = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -198,6 +199,7 @@ class CheckinClient(CheckinLink):
         self.on_notice = on_notice or (lambda text: None)
         self.batch = min(batch, MAX_BATCH)
         self._taken_upto = 0  # outbox seq of the last event handed to the link
+        self._told_not_stored = False
 
     def status(self) -> Status:
         counts = self.outbox.counts()
@@ -234,6 +236,7 @@ class CheckinClient(CheckinLink):
         ):
             raise ProtocolError("an ack that does not match its frame")
         self.outbox.mark_acked(frame.ids, results)
+        self._told_not_stored = False
         for event, result in zip(frame.events or (), results, strict=True):
             self.on_result(event, result)
         self.on_status(self.status())
@@ -244,6 +247,17 @@ class CheckinClient(CheckinLink):
     def lost(self, established: bool, exc: BaseException) -> None:
         if isinstance(exc, ProtocolError):
             self.on_notice(f"the server answered unexpectedly ({exc}); reconnecting")
+        elif (
+            isinstance(exc, ConnectionClosed)
+            and exc.rcvd is not None
+            and exc.rcvd.code == CLOSE_TRY_AGAIN_LATER
+            and not self._told_not_stored
+        ):  # the service could not store them: said once until check-ins are stored again
+            self._told_not_stored = True
+            self.on_notice(
+                f"the server cannot store check-ins now ({exc.rcvd.reason or 'try later'}); "
+                "they stay queued and are sent again"
+            )
 
     def connection_changed(self, connected: bool) -> None:
         self.on_status(self.status())

@@ -142,10 +142,17 @@ class SqliteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn, *args)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # a full disk fails the COMMIT itself, and after SQLITE_FULL or IOERR SQLite
+                # may or may not have rolled back (lang_transaction.html): end the transaction
+                # either way, or every later write would fail ("cannot start a transaction
+                # within a transaction") once space is freed; a failing ROLLBACK must not hide
+                # the error that matters
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
             return result
 
         return await self._run(self._writer, call)

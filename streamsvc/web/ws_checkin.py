@@ -128,7 +128,7 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
                     payload = orjson.dumps({"type": "ack", "results": await pending})
                 except Exception as exc:  # the store failed: no ack, the device resends
                     logger.warning("site %s: commit failed, closing: %s", site.id, exc)
-                    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
+                    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=_close_reason(exc))
                     return
             if not ws.closed:
                 observe(clock() - received)  # the write below only queues the bytes
@@ -155,6 +155,13 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
         else:
             with contextlib.suppress(Exception):
                 sender.result()
+
+
+def _close_reason(exc: Exception) -> bytes:
+    """Why a commit failed, for the coordinator (a full disk says so); a close frame's reason
+    holds at most 123 bytes."""
+    text = exc.message if isinstance(exc, StoreUnavailable) else "store unavailable"
+    return text.encode()[:123].decode(errors="ignore").encode()
 
 
 def _dispatch(
