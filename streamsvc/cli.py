@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -111,25 +112,46 @@ def _serve(args: argparse.Namespace) -> int:
         raise StreamsvcError(f"the log format must be one of {', '.join(logs.FORMATS)}")
     secrets = [settings.admin_token, settings.database, settings.redis]
     logs.configure(str(args.log_level), settings.log_format, logs.secrets_of(secrets))
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    loop, loop_name = _event_loop()
     app = create_app(settings)
+    _tune_gc()
     web.run_app(
-        app, host=settings.host, port=settings.port, print=_banner(settings), shutdown_timeout=5
+        app,
+        host=settings.host,
+        port=settings.port,
+        print=_banner(settings, loop_name),
+        shutdown_timeout=5,
+        loop=loop,
     )
     logging.getLogger(__name__).info("stopped")
     return 0
 
 
-def _banner(settings: Settings) -> Any:
+def _event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
+    """uvloop when it is installed (a dependency on Linux): less CPU per websocket frame than
+    asyncio's own loop, and the check-in path is CPU-bound; asyncio's loop elsewhere."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop(), "asyncio"
+    return uvloop.new_event_loop(), "uvloop"
+
+
+def _tune_gc() -> None:
+    """Fewer cyclic garbage collections while serving. Every check-in makes a handful of
+    short-lived objects, and at the default thresholds the collector's passes over the
+    whole heap took a fifth of the server's CPU under load (bench/checkin a: 34-36 -> 28
+    us per check-in). What was loaded at start is frozen out of every pass; cycles are
+    still collected, in the young generation every 50,000 allocations instead of 700."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
+def _banner(settings: Settings, loop_name: str) -> Any:
     def show(_: str) -> None:
         where = (
             f"streamsvc {__version__} on http://{settings.host}:{settings.port} "
-            f"({logs.redact_url(settings.database)})"
+            f"({logs.redact_url(settings.database)}, {loop_name})"
         )
         if settings.log_format == "json":  # every line a JSON object for the collector
             logging.getLogger(__name__).info("serving: %s", where)
