@@ -11,7 +11,16 @@ from streamsvc.domain.models import Session, Site
 from streamsvc.domain.timefmt import format_ts
 from streamsvc.errors import InvalidInput
 
-__all__ = ["dumps", "json_response", "loads", "read_json", "session_json", "site_json"]
+__all__ = [
+    "NUL_MESSAGE",
+    "dumps",
+    "json_response",
+    "loads",
+    "read_json",
+    "reject_nul",
+    "session_json",
+    "site_json",
+]
 
 loads = orjson.loads
 
@@ -27,9 +36,33 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}", code="bad_json") from exc
+    if b"\\u0000" in raw and _holds_nul(body):
+        # PostgreSQL cannot store a NUL character: a 500, found by schemathesis
+        raise InvalidInput(NUL_MESSAGE)
+    return body
+
+
+NUL_MESSAGE = "text must not contain the NUL character (\\u0000)"
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def reject_nul(text: str | None, name: str) -> str | None:
+    """A query parameter as given, or a 400 if it holds NUL (PostgreSQL cannot store it)."""
+    if text is not None and "\x00" in text:
+        raise InvalidInput(NUL_MESSAGE, {"field": name})
+    return text
 
 
 def session_json(s: Session) -> dict[str, Any]:

@@ -457,7 +457,11 @@ def _paths() -> dict[str, Schema]:
                     _query(
                         "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "50 if omitted"
                     ),
-                    _query("offset", {"type": "integer", "minimum": 0}, "0 if omitted"),
+                    _query(
+                        "offset",
+                        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                        "0 if omitted",
+                    ),
                 ],
             ),
             "post": _op(
@@ -669,10 +673,22 @@ def _paths() -> dict[str, Schema]:
                 "parameters": [{"name": "filename", "in": "path", "required": True, "schema": STR}],
                 "responses": {
                     "200": {"description": "the file"},
-                    "403": {"$ref": "#/components/responses/E403"},
-                    "404": {"$ref": "#/components/responses/E404"},
+                    "403": _static_error("a path outside the directory, or not a plain file"),
+                    "404": _static_error("no such file"),
                 },
             }
+        },
+    }
+
+
+def _static_error(description: str) -> Schema:
+    """aiohttp's file handler answers a file it cannot open with an empty body; a path it
+    refuses before that gets the contract's error body."""
+    return {
+        "description": f"{description}: the error body, or an empty body",
+        "content": {
+            **_json(_ref("Error")),
+            "application/octet-stream": {"schema": {"maxLength": 0}},
         },
     }
 
