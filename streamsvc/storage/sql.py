@@ -21,7 +21,6 @@ __all__ = [
     "EXPECTED",
     "EXPECTED_COUNT",
     "EXPECTED_MEMBERS",
-    "FACT_CHECKINS",
     "FACT_MEMBERS",
     "FACT_SESSIONS",
     "FACT_STORED",
@@ -134,18 +133,14 @@ SESSION_EVENTS = f"SELECT {EVENT_COLS} FROM events WHERE session_id = ? ORDER BY
 EVENTS_BY_ARRIVAL = "received_at, id"
 EVENTS_BY_MEMBER = "member, ts, id"
 
-# The facts a group of check-ins is decided on. `{ids}`, `{codes}`, `{sessions}`: a
-# condition on a list, `IN (?, …)` in SQLite and `= ANY(?::type[])` in PostgreSQL.
+# The facts a group of check-ins is decided on. `{ids}`, `{codes}`: a condition on a list,
+# `IN (?, …)` in SQLite and `= ANY(…)` in PostgreSQL. Each member's earliest check-in is
+# read differently by each store (SQLite's `min()` picks the row, PostgreSQL a LATERAL).
 FACT_STORED = "SELECT id FROM events WHERE id {ids}"
 FACT_SESSIONS = f"SELECT {SESSION_COLS} FROM sessions WHERE id {{ids}}"
 FACT_MEMBERS = (
     "SELECT m.code, m.full_name, m.unit, u.name FROM members m "
     "JOIN units u ON u.code = m.unit WHERE m.code {codes}"
-)
-#: Stays on the index events_session_member (session_id, member, ts): per check-in path.
-FACT_CHECKINS = (
-    "SELECT session_id, member, site_id, ts FROM counted_checkins "
-    "WHERE session_id {sessions} AND member {codes}"
 )
 FACT_TARGETS = "SELECT id, session_id, site_id, type, member, voided FROM events WHERE id {ids}"
 SITE_NAMES = "SELECT id, name FROM sites WHERE id {ids}"

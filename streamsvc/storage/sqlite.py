@@ -73,6 +73,18 @@ _INSERT_EVENTS = (
 )
 
 
+#: Each member's earliest counted check-in at the session, on the index
+#: events_session_member (session_id, member, ts). With `min()`, SQLite takes the other
+#: columns from the row holding the minimum: one row per member reaches Python, not one per
+#: check-in.
+_FIRST_CHECKINS = (
+    "SELECT session_id, member, site_id, min(ts) FROM counted_checkins "
+    "WHERE session_id = ? AND member {codes} GROUP BY member"
+)
+#: A check-in's time as stored, remembered: most events share their second with others.
+_us_of = lru_cache(maxsize=4096)(to_us)
+
+
 @lru_cache(maxsize=64)
 def _in(count: int) -> str:
     return f"IN ({','.join('?' * count)})"
@@ -400,6 +412,7 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> tuple[list[Outcome], list[Event]]:
             outcomes, rows, voids = decide(items, self._facts(conn, items), now)
             if rows:
+                now_us = to_us(now)
                 cursor = conn.executemany(
                     _INSERT_EVENTS,
                     [
@@ -408,12 +421,12 @@ class SqliteStore:
                             e.session_id,
                             e.site_id,
                             e.type,
-                            to_us(e.ts),
-                            to_us(e.received_at),
+                            _us_of(e.ts),
+                            now_us if e.received_at is now else to_us(e.received_at),
                             e.member,
                             e.count,
                             e.target,
-                            int(e.late_upload),
+                            e.late_upload,
                         )
                         for e in rows
                     ],
@@ -447,7 +460,7 @@ class SqliteStore:
             mine = sorted({it[2].member for it in items if it[0] == sid and it[2].member})
             for part in chunks(mine):
                 checkin_rows += conn.execute(
-                    sql.FACT_CHECKINS.format(sessions="= ?", codes=_in(len(part))), (sid, *part)
+                    _FIRST_CHECKINS.format(codes=_in(len(part))), (sid, *part)
                 )
         for ids in chunks(self._site_names.missing(r[2] for r in checkin_rows)):
             self._site_names.add(conn.execute(sql.SITE_NAMES.format(ids=_in(len(ids))), ids))
