@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 from builders import MEMBERS, UNITS, checkin, iso, now
-from serverproc import ServerProcess
+from serverproc import ServerProcess, eventually
 
 from .conftest import PHONE, BrowserErrors
 
@@ -196,7 +196,9 @@ async def test_coordinator_checks_in_online_and_offline(
     await page.screenshot(path=str(shots / "online.png"))
 
     # The page must be able to come back without the network: wait for its service worker.
-    await page.wait_for_function("navigator.serviceWorker.controller !== null")
+    await eventually(
+        lambda: page.evaluate("navigator.serviceWorker.controller !== null"), 15, "its worker"
+    )
 
     with browser_errors.tolerate(f"{WS_DOWN}|{FETCH_CUT}"):
         server.kill()
@@ -308,7 +310,11 @@ async def test_a_card_held_to_the_camera_is_checked_in_once(
     # The card stays in front of the camera for many frames: one check-in, not one per frame.
     await page.evaluate("window.__cardInFront = ' 10000003 '")
     await result_is(page, "ok", "Nông Văn Đồng")
-    await page.wait_for_function(f"window.__framesWithCard >= {FRAMES_WITH_CARD}")
+    # polled through evaluate: wait_for_function's polling evals a string, which the page's
+    # Content-Security-Policy (no 'unsafe-eval') refuses
+    await eventually(
+        lambda: page.evaluate(f"window.__framesWithCard >= {FRAMES_WITH_CARD}"), 15, "frames"
+    )
     await page.evaluate("window.__cardInFront = null")
     await page.click("#camera-close")
     await page.wait_for_selector("#camera-dialog", state="hidden")
