@@ -197,13 +197,48 @@ def decide_batch(
     seen = facts.stored_ids
     presence = facts.presence
     targets = facts.targets
+    members = facts.members
+    unit_names = facts.unit_names
+    # Check-ins and checkouts, nearly every event, are decided inline below with each
+    # session's window worked out once per group (this loop runs for every event).
+    windows: dict[int, tuple[datetime, datetime, str, bool]] = {}
     for session_ref, site, incoming in items:
         session = facts.sessions.get(session_ref) if isinstance(session_ref, int) else session_ref
-        if incoming.id in seen:
-            outcomes.append(Outcome(incoming.id, "duplicate"))
+        event_id = incoming.id
+        if event_id in seen:
+            outcomes.append(Outcome(event_id, "duplicate"))
             continue
         if session is None:
-            outcomes.append(_reject(incoming.id, "session_closed"))
+            outcomes.append(_reject(event_id, "session_closed"))
+            continue
+        kind = incoming.type
+        if kind == "checkin" or kind == "checkout":
+            window = windows.get(session.id)
+            if window is None:
+                window = windows[session.id] = _window(session, now)
+            opens, closes, too_late, late = window
+            ts: datetime = incoming.ts  # type: ignore[assignment]
+            if ts < opens or ts > closes:
+                outcomes.append(_reject(event_id, "ts_out_of_window" if ts < opens else too_late))
+                continue
+            member = members.get(incoming.member or "")
+            if member is None:
+                outcomes.append(_reject(event_id, "unknown_member"))
+                continue
+            code = member.code
+            key = (session.id, code)
+            outcome = Outcome(event_id, "accepted", None, member, None, unit_names.get(member.unit))
+            outcomes.append(outcome)
+            seen.add(event_id)
+            rows.append(
+                Event(event_id, session.id, site.id, kind, ts, now, code, None, None, False, late)
+            )
+            if kind == "checkin":
+                outcome.already_present = presence.get(key)
+                if track_targets:
+                    targets[event_id] = TargetInfo(event_id, session.id, site.id, kind, code, False)
+                if key not in presence:
+                    presence[key] = Presence(site.id, site.name, ts)
             continue
         outcome, event = _decide_one(session, site, incoming, facts, now)
         outcomes.append(outcome)
@@ -224,15 +259,16 @@ def decide_batch(
                     # The presence shown may have come from the voided check-in; drop it
                     # rather than show a wrong site. The store's next read is exact.
                     presence.pop(key, None)
-        elif event.type == "checkin":
-            if track_targets:
-                targets[event.id] = TargetInfo(
-                    event.id, session.id, site.id, "checkin", event.member, False
-                )
-            key = (session.id, event.member or "")
-            if key not in presence:
-                presence[key] = Presence(site.id, site.name, event.ts)  # type: ignore[arg-type]
     return outcomes, rows, voids
+
+
+def _window(session: Session, now: datetime) -> tuple[datetime, datetime, str, bool]:
+    """(opens, closes, the reason for a time after `closes`, late_upload): the times
+    `_window_reason` accepts, for deciding many events of one session at once."""
+    opens = session.starts_at - EARLY_WINDOW
+    if session.is_open:
+        return opens, now + CLOCK_SKEW, "ts_out_of_window", False
+    return opens, session.closed_at or now, "session_closed", True
 
 
 def _decide_one(
