@@ -44,6 +44,7 @@ __all__ = [
 
 MAX_BATCH = 1000  # events in one batch frame, as the contract allows
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_TRY_AGAIN_LATER = 1013  # the service cannot store right now: back off and resend
 REFUSED = "the server refused the site token"
 
 # what a dropped or failed connection raises; the link reconnects after each
@@ -68,7 +69,8 @@ def ws_url(server: str, path: str = "/ws/checkin") -> str:
 class Backoff:
     """Jittered exponential backoff between reconnection attempts, reset after a good
     connection (as python-websockets' client does): a thousand sites cut at once do not
-    come back in step, and one that got in again starts from a short wait."""
+    come back in step, and one that got in again starts from a short wait. `CheckinLink`
+    does not count a welcome closed 1013 before any ack as good."""
 
     __slots__ = ("attempts", "delay", "initial", "maximum")
 
@@ -148,6 +150,7 @@ class CheckinLink:
         self.connected = False
         self.welcome: dict[str, Any] | None = None
         self.connections = 0  # welcomes received
+        self.answered = 0  # frames answered (ack or error), over all connections
         self.finishing = False
         self._wake = asyncio.Event()
 
@@ -219,22 +222,31 @@ class CheckinLink:
         stop = self._stop
         if self.finishing and self.drained():
             return
+        backoff = self.backoff
         while not stop.is_set():
             established = False
+            before = (backoff.delay, backoff.attempts)
+            answered = self.answered
             try:
                 ws = await self._connect()
                 async with ws:
                     await self._hello(ws)
                     established = True
-                    self.backoff.reset()
+                    backoff.reset()
                     self._set_connected(True)
                     try:
                         await self._exchange(ws)
                     finally:
                         self._set_connected(False)
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code == CLOSE_UNAUTHORIZED:
+                code = exc.rcvd.code if exc.rcvd is not None else None
+                if code == CLOSE_UNAUTHORIZED:
                     raise Unauthorized(REFUSED) from None
+                if code == CLOSE_TRY_AGAIN_LATER and self.answered == answered:
+                    # Welcomed, then turned away before any ack (the service cannot store):
+                    # not a good connection, so the wait keeps growing. Reset, a thousand
+                    # devices would come back every half second while the store is failing.
+                    backoff.delay, backoff.attempts = before
                 self.lost(established, exc)
             except (ProtocolError, *CONNECTION_ERRORS) as exc:
                 self.lost(established, exc)
@@ -334,6 +346,7 @@ class CheckinLink:
             # the frame leaves the window only once its hook accepted the answer
             self.replied(at, inflight[0], message)
             inflight.popleft()
+            self.answered += 1
             wake.set()
             if self.finishing and not inflight and self.drained():
                 return
