@@ -126,11 +126,12 @@ def _fsync_dir(folder: Path) -> None:
 def sqlite_path(url: str) -> Path:
     """The file of a `sqlite:` database URL; any other database is a `BackupError`."""
     scheme = urlsplit(url).scheme
-    if scheme != "sqlite":
+    if scheme.startswith("postgres"):
         raise BackupError(
-            f"streamsvc backup copies SQLite databases; this one is {scheme or url!r}: "
-            "back up PostgreSQL with pg_dump (see docs/operations.md)"
+            "this is a PostgreSQL database: back it up with pg_dump (see docs/operations.md)"
         )
+    if scheme != "sqlite":
+        raise BackupError("streamsvc backup copies SQLite databases (sqlite:///path/to/file.db)")
     from streamsvc.storage.sqlite import SqliteStore
 
     try:

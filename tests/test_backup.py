@@ -125,8 +125,13 @@ async def test_restore_drill_gives_back_the_same_attendance_export(tmp_path):
 @pytest.mark.parametrize(
     ("database", "target", "message"),
     [
-        ("postgresql://postgres@127.0.0.1/streamsvc", "copy.db", "back up PostgreSQL with pg_dump"),
+        (
+            "postgresql://postgres@127.0.0.1/streamsvc",
+            "copy.db",
+            "PostgreSQL database: back it up with pg_dump",
+        ),
         ("sqlite:///{tmp}/missing.db", "copy.db", "no database at"),
+        ("mysql://db/streamsvc", "copy.db", "copies SQLite databases"),
         ("sqlite:///{tmp}/streamsvc.db", "no-such-folder/copy.db", "does not exist"),
         ("sqlite:///{tmp}/streamsvc.db", "streamsvc.db", "another file than the database"),
     ],
