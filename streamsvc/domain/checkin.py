@@ -99,11 +99,17 @@ class Outcome:
         out: dict[str, Any] = {"id": self.id, "result": self.result}
         if self.reason is not None:
             out["reason"] = self.reason
-        if self.member is not None:
-            m = self.member
-            out["member"] = {"code": m.code, "full_name": m.full_name, "unit": m.unit}
-            if self.unit_name is not None:
-                out["member"]["unit_name"] = self.unit_name
+        m = self.member
+        if m is not None:
+            if self.unit_name is None:
+                out["member"] = {"code": m.code, "full_name": m.full_name, "unit": m.unit}
+            else:
+                out["member"] = {
+                    "code": m.code,
+                    "full_name": m.full_name,
+                    "unit": m.unit,
+                    "unit_name": self.unit_name,
+                }
         if self.already_present is not None:
             p = self.already_present
             out["already_present"] = {

@@ -181,7 +181,8 @@ class CheckinService:
             raise InvalidInput(f"at most {MAX_BATCH} events in one batch")
         parsed: list[Incoming | Outcome] = [parse_event(raw) for raw in raw_events]
         items = [(site.session_id, site, p) for p in parsed if isinstance(p, Incoming)]
-        if len(items) != len(parsed):
+        all_parsed = len(items) == len(parsed)
+        if not all_parsed:
             self.stats.count_rejected("invalid", len(parsed) - len(items))
         results: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         if not items:
@@ -195,6 +196,8 @@ class CheckinService:
                 results.cancel()
             elif (exc := stored.exception()) is not None:
                 results.set_exception(exc)
+            elif all_parsed:  # one outcome per event, in order: the common case
+                results.set_result([outcome.to_json() for outcome in stored.result()])
             else:
                 it = iter(stored.result())
                 results.set_result(
