@@ -1,6 +1,7 @@
 // The check-in page's `/ws/checkin` connection: hello with the site token and the device id,
 // then the outbox's events in frames of at most 1,000; the service acks each frame, in order.
-// It reconnects with jittered backoff (reset by a welcome) and, on every new connection, sends
+// It reconnects with jittered backoff (reset once a connection proves good: an ack, or a welcome
+// with nothing to send) and, on every new connection, sends
 // again whatever was not acked. A refused token stops it until a new token is given.
 
 import { Backoff } from "./common-backoff.js";
@@ -91,13 +92,17 @@ export class CheckinSocket {
     }
     if (msg.type === "welcome") {
       this.welcomed = true;
-      this.backoff.reset();
       this.handlers.onState("connected");
       const saved = this.handlers.onWelcome(msg);
       this.pump();
+      // A service that welcomes but cannot store (its database down, its disk full) closes
+      // with 1013 at the first frame: only an ack shows the connection is good, or else every
+      // phone would come back twice a second while storing fails.
+      if (!this.frames.length) this.backoff.reset();
       await saved;
     } else if (msg.type === "ack") {
       const frame = this.frames.shift();
+      this.backoff.reset();
       if (frame) await this.handlers.onAck(frame.entries, msg.results ?? []);
     } else if (msg.type === "error") {
       if (msg.code === "unauthorized") {
