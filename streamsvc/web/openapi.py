@@ -469,7 +469,6 @@ def _paths() -> dict[str, Schema]:
                 "roster",
                 _ok("applied", _ref("ImportResult")),
                 auth=admin,
-                errors=("404",),
                 body=_list_of("members", _ref("NewMember")),
                 csv_header="code,full_name,unit",
             ),
