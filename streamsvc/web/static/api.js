@@ -32,11 +32,16 @@ function resolve(spec, item) {
   return item.$ref.slice(2).split("/").reduce((node, key) => node[key], spec);
 }
 
+/** One line per media type; a schema that spans lines gets a block of its own. */
 function contentList(content) {
-  return Object.entries(content ?? {}).map(([type, media]) =>
-    el("dd", {}, el("span", { className: "api-code" }, type),
-      media.schema ? el("pre", { className: "api-schema" }, typeText(media.schema)) : null),
-  );
+  return Object.entries(content ?? {}).map(([type, media]) => {
+    const text = media.schema ? typeText(media.schema) : "";
+    if (!text.includes("\n")) {
+      return el("dd", {}, el("span", { className: "api-code" }, text ? `${type}: ${text}` : type));
+    }
+    return el("dd", {}, el("span", { className: "api-code" }, type),
+      el("pre", { className: "api-schema" }, text));
+  });
 }
 
 function operation(spec, path, method, op) {
