@@ -144,10 +144,14 @@ def parse_event(raw: object) -> Incoming | Outcome:
     event_id = raw.get("id")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID_LENGTH:
         return _reject(event_id if isinstance(event_id, str) else None, "invalid")
+    # A NUL cannot be stored in a PostgreSQL text column: let through, it would fail the
+    # whole group commit (every device's events in it) and come back forever as a resend.
+    if "\x00" in event_id:
+        return _reject(event_id, "invalid")
     kind = raw.get("type")
     if kind == "void":
         target = raw.get("target")
-        if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_LENGTH:
+        if not isinstance(target, str) or not 0 < len(target) <= MAX_ID_LENGTH or "\x00" in target:
             return _reject(event_id, "invalid")
         return Incoming(event_id, "void", target=target)
     if kind not in EVENT_TYPES:
@@ -162,7 +166,7 @@ def parse_event(raw: object) -> Incoming | Outcome:
             return _reject(event_id, "invalid")
         return Incoming(event_id, "guests", ts=ts, count=count)
     member = raw.get("member")
-    if not isinstance(member, str) or not 0 < len(member.strip()) <= 64:
+    if not isinstance(member, str) or not 0 < len(member.strip()) <= 64 or "\x00" in member:
         return _reject(event_id, "invalid")
     return Incoming(event_id, kind, ts=ts, member=member.strip())
 

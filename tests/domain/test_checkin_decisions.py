@@ -116,6 +116,8 @@ def test_parse_event_accepts(event: dict[str, Any], expected: Incoming) -> None:
         (raw(id=["e1"]), invalid(None)),
         (raw(id=""), invalid("")),
         (raw(id="x" * 129), invalid("x" * 129)),
+        # a NUL anywhere in a stored text (PostgreSQL refuses it, failing the whole group)
+        (raw(id="e\x001"), invalid("e\x001")),
         # type: missing, unknown, or a frame type rather than an event
         (raw(type=None), invalid()),
         (raw(type="checkin2"), invalid()),
@@ -139,6 +141,7 @@ def test_parse_event_accepts(event: dict[str, Any], expected: Incoming) -> None:
         (raw(member="   "), invalid()),
         (raw(member="9" * 65), invalid()),
         (raw("checkout", member=None), invalid()),
+        (raw(member="1000\x000001"), invalid()),
         # guests: a whole number from 0 to 1,000,000; not a bool, float or string
         (raw("guests", count=None), invalid()),
         (raw("guests", count=-1), invalid()),
@@ -151,6 +154,7 @@ def test_parse_event_accepts(event: dict[str, Any], expected: Incoming) -> None:
         (raw("void", target=""), invalid()),
         (raw("void", target="t" * 129), invalid()),
         (raw("void", target=7), invalid()),
+        (raw("void", target="e\x001"), invalid()),
     ],
 )
 def test_parse_event_rejects_as_invalid(event: object, expected: Outcome) -> None:

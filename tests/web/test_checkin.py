@@ -194,3 +194,23 @@ async def test_a_device_connecting_after_the_close_is_told_the_session_is_closed
     ws, welcome = await hello(client, site["token"])
     assert welcome["session"]["state"] == "closed"
     await ws.close()
+
+
+async def test_a_nul_in_a_stored_text_is_rejected_alone(client, site):
+    """PostgreSQL cannot store a NUL: such an event must be refused by itself, not fail the
+    group commit that carries every device's events (and come back forever as a resend)."""
+    ws, _ = await hello(client, site["token"])
+    good = checkin("10000001")
+    batch = [
+        checkin("1000\x000002"),
+        {**checkin("10000003"), "id": "nul\x00id"},
+        {"type": "void", "id": str(uuid.uuid4()), "target": "t\x00"},
+        good,
+    ]
+    await ws.send_json({"type": "batch", "items": batch})
+    results = (await ws.receive_json())["results"]
+    assert [r["result"] for r in results] == ["rejected", "rejected", "rejected", "accepted"]
+    assert {r.get("reason") for r in results[:3]} == {"invalid"}
+    await ws.send_json(good)
+    assert (await ws.receive_json())["results"] == [{"id": good["id"], "result": "duplicate"}]
+    await ws.close()
