@@ -185,6 +185,11 @@ class SqliteStore:
     async def open(self) -> None:
         try:
             self._wconn = await self._run(self._writer, self._connect)
+            # Each check-in's event id (a UUID) lands on a random page of the id index, so a
+            # group of thousands touches thousands of pages: past the default 2 MB cache each
+            # became a read from the OS (measured: 54-60 -> 45-53 us per check-in at 400,000
+            # events). The cache grows only as pages are used.
+            await self._run(self._writer, self._wconn.execute, "PRAGMA cache_size=-65536")
             self._rconn = await self._run(self._reader, self._connect)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
