@@ -12,11 +12,13 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+import xlsxwriter
 from attendance_world import build_world, expected_records
 
 import streamsvc.services.attendance as attendance_service
 from streamsvc.domain.models import Unit
 from streamsvc.domain.reconcile import AttendanceRecord, Summary
+from streamsvc.errors import StreamsvcError
 from streamsvc.exports import COLUMNS, stream_xlsx, write_xlsx
 
 SHEET_ROWS = 5  # the header and four records
@@ -98,6 +100,23 @@ def test_stream_xlsx_takes_the_limit(tmp_path):
 def test_a_sheet_needs_room_for_a_record(tmp_path):
     with pytest.raises(ValueError):
         write_xlsx(tmp_path / "a.xlsx", iter([]), {}, summaries, sheet_rows=1)
+
+
+def test_a_row_the_sheet_refuses_raises(tmp_path, monkeypatch):
+    """XlsxWriter answers -1 for a row past its sheet's end and writes nothing: the export
+    must fail rather than quietly lose the record. Its sheet is made 3 rows long here, as if
+    the limit passed in were wrong."""
+    add_worksheet = xlsxwriter.Workbook.add_worksheet
+
+    def short_sheet(self, name=None):
+        sheet = add_worksheet(self, name)
+        sheet.xls_rowmax = 3
+        return sheet
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "add_worksheet", short_sheet)
+    records = iter([record(n) for n in range(3)])
+    with pytest.raises(StreamsvcError, match="row 4 of sheet 'attendance'"):
+        write_xlsx(tmp_path / "a.xlsx", records, {}, summaries, sheet_rows=10)
 
 
 async def test_http_export_over_several_sheets(client, admin_headers, tmp_path, monkeypatch):
