@@ -190,6 +190,21 @@ class LiveHub:
             self._dirty.set()
         self._send(codec.SiteRegistered(self.instance, site.session_id))
 
+    def sites_added(self, sites: Sequence[Site]) -> None:
+        """Many sites registered at once: shown here, and one bus message per session."""
+        for session_id in dict.fromkeys(site.session_id for site in sites):
+            entry = self._sessions.get(session_id)
+            for site in sites:
+                if site.session_id != session_id:
+                    continue
+                self._connections.place(site.id, session_id)
+                if entry is not None:
+                    entry.site_ids.add(site.id)
+                    entry.state.add_site(site)
+            if entry is not None:
+                self._dirty.set()
+            self._send(codec.SiteRegistered(self.instance, session_id))
+
     async def site_connected(self, site: Site, change: int) -> None:
         """A coordinator connected (+1) or went away (-1) at the site, on this instance."""
         count = self._connections.connect(site.id, site.session_id, change)

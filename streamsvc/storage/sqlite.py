@@ -391,6 +391,39 @@ class SqliteStore:
 
         return await self._write(run)
 
+    async def create_sites(self, new: Sequence[NewSite]) -> list[Site]:
+        def run(conn: sqlite3.Connection) -> list[Site]:
+            # ids given here, after the largest ever handed out: on the one writer, in one
+            # transaction, no one else can take them, and executemany reports no row ids
+            (last,) = conn.execute(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'sites'), 0),"
+                " coalesce((SELECT max(id) FROM sites), 0))"
+            ).fetchone()
+            created = to_us(datetime.now(UTC))
+            conn.executemany(
+                "INSERT INTO sites (id, session_id, name, kind, unit, capacity, token_hash, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        last + i,
+                        n.session_id,
+                        n.name,
+                        n.kind,
+                        n.unit,
+                        n.capacity,
+                        n.token_hash,
+                        created,
+                    )
+                    for i, n in enumerate(new, start=1)
+                ],
+            )
+            return [
+                Site(last + i, n.session_id, n.name, n.kind, n.unit, n.capacity)
+                for i, n in enumerate(new, start=1)
+            ]
+
+        return await self._write(run) if new else []
+
     async def list_sites(self, session_id: int) -> list[Site]:
         return [site_from_row(r) for r in await self._fetchall(sql.LIST_SITES, (session_id,))]
 

@@ -143,14 +143,44 @@ async def close_session(request: web.Request) -> web.Response:
     return json_response(session_json(session))
 
 
+SITE_COLUMNS = ("name", "kind", "unit", "capacity")
+
+
 @routes.post("/api/v1/sessions/{sid}/sites")
 async def create_site(request: web.Request) -> web.Response:
+    """One site (`{"name", ...}`), or many: `{"sites": [...]}` or a CSV file."""
     await require_admin(request)
-    site, token = await request.app[keys.sessions_key].create_site(
-        session_id_param(request), await read_json(request)
+    sid = session_id_param(request)
+    sessions = request.app[keys.sessions_key]
+    if request.content_type in ("text/csv", "application/csv"):
+        rows = await _rows(request, "sites", SITE_COLUMNS)
+    else:
+        body = await read_json(request)
+        if not (isinstance(body, dict) and "sites" in body):
+            site, token = await sessions.create_site(sid, body)
+            request.app[keys.live_key].site_added(site)
+            return json_response({**site_json(site), "token": token}, status=201)
+        rows = body["sites"]
+        if not isinstance(rows, list):
+            raise InvalidInput('sites must be a list: {"sites": [...]}', {"field": "sites"})
+    created = await sessions.create_sites(sid, rows)
+    request.app[keys.live_key].sites_added([site for site, _ in created])
+    return json_response(
+        {
+            "sites": [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "unit": s.unit,
+                    "capacity": s.capacity,
+                    "token": token,
+                }
+                for s, token in created
+            ]
+        },
+        status=201,
     )
-    request.app[keys.live_key].site_added(site)
-    return json_response({**site_json(site), "token": token}, status=201)
 
 
 @routes.get("/api/v1/sessions/{sid}/sites")

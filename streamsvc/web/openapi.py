@@ -136,6 +136,16 @@ SCHEMAS: dict[str, Schema] = {
             "capacity": {"type": ["integer", "null"], "minimum": 0, "maximum": 10_000_000},
         },
     ),
+    "RegisteredSite": _obj(
+        {
+            "id": INT,
+            "name": STR,
+            "kind": {"type": "string", "enum": SITE_KINDS},
+            "unit": NULL_STR,
+            "capacity": {"type": ["integer", "null"]},
+            "token": STR,
+        }
+    ),
     "Site": _obj(
         {
             "id": INT,
@@ -516,17 +526,42 @@ def _paths() -> dict[str, Schema]:
                 params=sid,
             ),
             "post": _op(
-                "Register a site; its coordinator token is shown once",
+                "Register a site, or many at once; each coordinator token is shown once",
                 "sites",
                 _ok(
-                    "registered",
-                    {"allOf": [_ref("Site"), _obj({"token": STR})]},
+                    "registered: one site for one, a list for `sites` or CSV",
+                    {
+                        "oneOf": [
+                            {"allOf": [_ref("Site"), _obj({"token": STR})]},
+                            _list_of("sites", _ref("RegisteredSite")),
+                        ]
+                    },
                     "201",
                 ),
                 auth=admin,
                 errors=("409",),
                 params=sid,
-                body=_ref("NewSite"),
+                body={
+                    "anyOf": [
+                        _ref("NewSite"),
+                        _obj(
+                            {
+                                "sites": {
+                                    "type": "array",
+                                    "items": _ref("NewSite"),
+                                    "maxItems": 50_000,
+                                }
+                            }
+                        ),
+                    ]
+                },
+                csv_header="name,kind,unit,capacity",
+                description=(
+                    'Many sites: `{"sites": [...]}` or CSV (`text/csv`, header '
+                    "`name,kind,unit,capacity`), up to 50,000, all or nothing: one bad row "
+                    "and nothing is registered, `400 import_rejected` lists every bad row "
+                    "(missing name, unknown kind or unit, bad capacity, a name twice)."
+                ),
             ),
         },
         "/api/v1/sessions/{sid}/excuses": {

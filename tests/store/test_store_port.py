@@ -374,6 +374,40 @@ async def test_sites_belong_to_their_session_and_are_found_by_token_hash(store):
     assert await store.site_by_token_hash("hash-4") is None
 
 
+async def test_many_sites_are_stored_at_once_in_order_after_the_ones_before(store):
+    await roster(store)
+    session = await store.create_session(planned(), from_excused_of=None)
+    other = await store.create_session(planned(), from_excused_of=None)
+    hall = await store.create_site(NewSite(session.id, "Hội trường", "hall", None, 300, "h-0"))
+    new = [
+        NewSite(
+            session.id, f"Điểm cầu {i}", "bridge", ("A1", None, "B")[i % 3], i or None, f"h-{i + 1}"
+        )
+        for i in range(2_000)
+    ]
+    sites = await store.create_sites(new)
+    assert [(s.session_id, s.name, s.kind, s.unit, s.capacity) for s in sites] == [
+        (n.session_id, n.name, n.kind, n.unit, n.capacity) for n in new
+    ]
+    assert len({s.id for s in sites}) == 2_000 and min(s.id for s in sites) > hall.id
+    assert await store.list_sites(session.id) == [hall, *sites]
+    assert await store.site_by_token_hash("h-1500") == sites[1499]
+    assert await store.create_sites([]) == []
+    later = await store.create_site(NewSite(other.id, "Sau", "hall", None, None, "h-last"))
+    assert later.id > max(s.id for s in sites)
+
+
+async def test_many_sites_with_one_token_hash_taken_store_none(store):
+    await roster(store)
+    session = await store.create_session(planned(), from_excused_of=None)
+    await store.create_site(NewSite(session.id, "Hội trường", "hall", None, 300, "taken"))
+    new = [NewSite(session.id, f"S{i}", "hall", None, None, f"t-{i}") for i in range(10)]
+    with pytest.raises(Exception):  # noqa: B017 - each store raises its driver's own error
+        await store.create_sites([*new, NewSite(session.id, "S", "hall", None, None, "taken")])
+    assert [s.name for s in await store.list_sites(session.id)] == ["Hội trường"]
+    assert await store.site_by_token_hash("t-0") is None
+
+
 async def test_an_excuse_is_refused_to_a_member_who_checked_in(store):
     await roster(store)
     session, hall = await open_session(store)
