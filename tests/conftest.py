@@ -137,9 +137,7 @@ def redis_prefix() -> Iterator[str]:
         r.close()
 
 
-@pytest.fixture
-async def server(database_url: str, tmp_path) -> AsyncIterator[object]:
-    """A real `streamsvc serve` process on the test's store; stopped afterwards."""
+async def _serving(database_url: str, tmp_path) -> AsyncIterator[object]:
     from serverproc import ServerProcess  # imports this module: loaded late
 
     proc = ServerProcess(database_url, tmp_path / "server.log")
@@ -148,3 +146,18 @@ async def server(database_url: str, tmp_path) -> AsyncIterator[object]:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture
+async def server(database_url: str, tmp_path) -> AsyncIterator[object]:
+    """A real `streamsvc serve` process on the test's store; stopped afterwards."""
+    async for proc in _serving(database_url, tmp_path):
+        yield proc
+
+
+@pytest.fixture
+async def sqlite_server(tmp_path) -> AsyncIterator[object]:
+    """A real `streamsvc serve` on a SQLite file of its own, for what no store changes (pages,
+    clients); stopped afterwards."""
+    async for proc in _serving(f"sqlite:///{tmp_path / 'streamsvc.db'}", tmp_path):
+        yield proc

@@ -37,6 +37,7 @@ __all__ = [
     "free_port",
     "main_thread_cpu_seconds",
     "status_kb",
+    "stop_process",
 ]
 
 START_TIMEOUT = 30.0
@@ -53,6 +54,18 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """A graceful stop (SIGTERM), then `kill -9` if it takes longer than `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _cpu_of(stat: Path) -> float:
@@ -201,14 +214,8 @@ class ServerProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """A graceful stop (SIGTERM), then `kill -9` if it takes longer than `timeout`."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout)
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server process (all its threads) so far."""
@@ -363,11 +370,5 @@ class RedisServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (nothing to save), then `kill -9` if it lingers."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout)

@@ -4,9 +4,6 @@ refusal is a console error, which fails the test)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from serverproc import ServerProcess
 
@@ -19,13 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'streamsvc.db'}", tmp_path / "server.log")
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(sqlite_server: ServerProcess) -> ServerProcess:
+    """The store makes no difference here: SQLite only."""
+    return sqlite_server
 
 
 async def test_the_api_page_draws_every_operation(

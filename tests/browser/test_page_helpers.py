@@ -9,8 +9,6 @@ over plain http (no `crypto.randomUUID` there).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,13 +79,9 @@ EVALUATE = """async ({fold, fmtInt, labels}) => {
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'streamsvc.db'}", tmp_path / "server.log")
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(sqlite_server: ServerProcess) -> ServerProcess:
+    """The store makes no difference here: SQLite only."""
+    return sqlite_server
 
 
 async def test_the_shared_page_helpers(

@@ -10,9 +10,7 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -152,13 +150,9 @@ def test_bad_arguments_fail_with_one_line(
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'streamsvc.db'}", tmp_path / "server.log")
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def server(sqlite_server: ServerProcess) -> ServerProcess:
+    """The store makes no difference here: SQLite only."""
+    return sqlite_server
 
 
 async def test_once_shows_present_of_expected(server: ServerProcess) -> None:
