@@ -43,6 +43,12 @@ class Settings:
     public_url: str | None = _opt(
         None, "URL the pages are reached at, for links and QR codes", "STREAMSVC_PUBLIC_URL"
     )
+    trusted_proxies: str = _opt(
+        "",
+        "comma-separated addresses of reverse proxies whose X-Forwarded-For is believed "
+        "(for sign-in limits per address and the audit log)",
+        "STREAMSVC_TRUSTED_PROXIES",
+    )
     log_format: str = _opt(
         "text",
         "text (for a person) or json (one JSON object per line, for a log collector)",

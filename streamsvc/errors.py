@@ -18,6 +18,7 @@ __all__ = [
     "PayloadTooLarge",
     "StoreUnavailable",
     "StreamsvcError",
+    "TooManyAttempts",
     "Unauthorized",
 ]
 
@@ -84,3 +85,14 @@ class PayloadTooLarge(StreamsvcError):
 class StoreUnavailable(StreamsvcError):
     status = 503
     code = "unavailable"
+
+
+class TooManyAttempts(StreamsvcError):
+    """Too many failed sign-ins; `retry_after` is whole seconds until the next try counts."""
+
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, {"retry_after": retry_after})
+        self.retry_after = retry_after

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from streamsvc.domain.checkin import Facts, Incoming, Outcome
-from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
+from streamsvc.domain.models import AuditEntry, Event, Member, NewSite, Session, Site, Unit, User
 
 __all__ = ["Bus", "CheckinItem", "Decider", "NewSession", "Store"]
 
@@ -43,7 +43,9 @@ class Store(Protocol):
     """Durable state. Every write is committed before the call returns.
 
     A store answers facts and leaves decisions to `domain/`; a database out of reach is
-    `StoreUnavailable` from every method, whichever backend it is.
+    `StoreUnavailable` from every method, whichever backend it is. A write that takes an
+    `audit` entry stores it in the same transaction as the change: no change without its
+    entry, no entry without its change.
     """
 
     @property
@@ -62,31 +64,126 @@ class Store(Protocol):
 
     # roster
     async def list_units(self) -> list[Unit]: ...
-    async def upsert_units(self, units: Sequence[Unit]) -> tuple[int, int]: ...
+    async def upsert_units(
+        self, units: Sequence[Unit], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
+        """Upsert by code; also bumps the `units_version` setting, in the same transaction,
+        so that every instance's cached unit tree sees the change."""
+        ...
+
     async def member_codes_existing(self, codes: Sequence[str]) -> set[str]: ...
-    async def upsert_members(self, members: Sequence[Member]) -> tuple[int, int]: ...
+    async def upsert_members(
+        self, members: Sequence[Member], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]: ...
     async def search_members(
         self, unit: str | None, query: str | None, limit: int, offset: int
     ) -> tuple[list[Member], int]: ...
     async def get_members(self, codes: Iterable[str]) -> dict[str, Member]: ...
 
     # sessions, sites, excuses
-    async def create_session(self, new: NewSession, *, from_excused_of: int | None) -> Session: ...
+    async def create_session(
+        self, new: NewSession, *, from_excused_of: int | None, audit: AuditEntry | None = None
+    ) -> Session:
+        """The entry's `session_id` is filled in with the new session's id."""
+        ...
+
     async def get_session(self, session_id: int) -> Session | None: ...
     async def list_sessions(self) -> list[Session]: ...
-    async def close_session(self, session_id: int, closed_at: datetime) -> Session | None: ...
+    async def close_session(
+        self, session_id: int, closed_at: datetime, *, audit: AuditEntry | None = None
+    ) -> Session | None: ...
     async def is_expected(self, session_id: int, member: str) -> bool:
         """Whether the member is expected at the session (false for an unknown session)."""
         ...
 
-    async def create_site(self, new: NewSite) -> Site: ...
-    async def create_sites(self, new: Sequence[NewSite]) -> list[Site]:
-        """Register many sites in one transaction (all or none), in the order given."""
+    async def create_site(self, new: NewSite, *, audit: AuditEntry | None = None) -> Site:
+        """The entry's `target` is filled in with the new site's id."""
         ...
+
+    async def create_sites(
+        self, new: Sequence[NewSite], *, audit: Sequence[AuditEntry] = ()
+    ) -> list[Site]:
+        """Register many sites in one transaction (all or none), in the order given; the
+        entries, one per site in the same order, get each site's id as `target`."""
+        ...
+
+    async def reset_site_token(
+        self, site_id: int, token_hash: str, *, audit: AuditEntry | None = None
+    ) -> str | None:
+        """Give the site a new token hash; the old hash, or None for an unknown site."""
+        ...
+
+    async def get_site(self, site_id: int) -> Site | None: ...
 
     async def list_sites(self, session_id: int) -> list[Site]: ...
     async def site_by_token_hash(self, token_hash: str) -> Site | None: ...
-    async def add_excuse(self, session_id: int, member: str, reason: str) -> bool: ...
+    async def add_excuse(
+        self, session_id: int, member: str, reason: str, *, audit: AuditEntry | None = None
+    ) -> bool: ...
+    async def delete_excuse(
+        self, session_id: int, member: str, *, audit: AuditEntry | None = None
+    ) -> bool:
+        """Withdraw an excuse; False (and no entry) when there was none."""
+        ...
+
+    # users and their sign-in tokens
+    async def create_user(self, user: User, *, audit: AuditEntry | None = None) -> bool:
+        """False when the login is taken (nothing written)."""
+        ...
+
+    async def get_user(self, login: str) -> User | None: ...
+    async def list_users(self) -> list[User]:
+        """Every user, by login."""
+        ...
+
+    async def save_user(
+        self,
+        user: User,
+        *,
+        revoke_tokens_at: datetime | None = None,
+        audit: AuditEntry | None = None,
+    ) -> list[str]:
+        """Replace the user's row (by login); with `revoke_tokens_at`, revoke every token of
+        theirs still valid. The hashes of the tokens revoked."""
+        ...
+
+    async def add_auth_token(
+        self,
+        token_hash: str,
+        login: str,
+        issued_at: datetime,
+        expires_at: datetime,
+        *,
+        audit: AuditEntry | None = None,
+    ) -> None: ...
+    async def auth_token(self, token_hash: str) -> tuple[User, datetime, datetime | None] | None:
+        """(its user, expires_at, revoked_at) of a sign-in token, or None if unknown."""
+        ...
+
+    async def revoke_auth_token(
+        self, token_hash: str, at: datetime, *, audit: AuditEntry | None = None
+    ) -> bool: ...
+
+    # the audit log
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+    def iter_audit(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        session_id: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> AsyncIterator[AuditEntry]:
+        """Entries with start <= at < end, newest first, streamed; voided check-ins are
+        read from the events themselves (`checkin_voided`, actor `site:<id>`)."""
+        ...
+
+    async def recent_failures(
+        self, login: str, address: str | None, since: datetime
+    ) -> tuple[list[datetime], list[datetime]]:
+        """Times of `login_failed` entries since `since`, for this login and from this address."""
+        ...
 
     # events
     async def commit_events(

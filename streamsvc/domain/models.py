@@ -11,15 +11,19 @@ from typing import Literal
 
 __all__ = [
     "FORMS",
+    "ROLES",
+    "AuditEntry",
     "Event",
     "EventType",
     "Excuse",
     "Form",
     "Member",
     "NewSite",
+    "Role",
     "Session",
     "Site",
     "Unit",
+    "User",
 ]
 
 Form = Literal["hall", "bridge", "broadcast", "self_study"]
@@ -113,3 +117,36 @@ class Excuse:
     member: str
     reason: str
     created_at: datetime | None = field(default=None, compare=False)
+
+
+Role = Literal["viewer", "organizer", "admin"]
+ROLES: tuple[str, ...] = ("viewer", "organizer", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who signs in. Their scope is the subtree of `unit`; `password_hash` is an
+    argon2id hash and never leaves the service."""
+
+    login: str
+    full_name: str
+    unit: str
+    role: str
+    active: bool = True
+    password_hash: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One recorded change: who (`actor`: a login, `admin-token` or `site:<id>`), what, when,
+    from which address. `unit` is the unit the change is about, so that each level sees the
+    entries about its own subtree (None: only the whole tree sees it)."""
+
+    at: datetime
+    actor: str
+    action: str
+    session_id: int | None = None
+    target: str | None = None
+    detail: str | None = None
+    address: str | None = None
+    unit: str | None = None

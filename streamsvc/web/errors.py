@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from streamsvc.errors import StoreUnavailable, StreamsvcError
+from streamsvc.errors import StoreUnavailable, StreamsvcError, TooManyAttempts
 from streamsvc.web.jsonutil import json_response
 
 __all__ = ["error_middleware", "error_response"]
@@ -23,6 +23,7 @@ _HTTP_CODES = {
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "too_many_attempts",
 }
 
 
@@ -42,6 +43,10 @@ async def error_middleware(
         # The stores raise it for a database out of reach, whichever the backend.
         logger.warning("store unavailable in %s %s: %s", request.method, request.path, exc)
         return json_response(exc.to_json(), status=exc.status)
+    except TooManyAttempts as exc:
+        response = json_response(exc.to_json(), status=exc.status)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except StreamsvcError as exc:
         return json_response(exc.to_json(), status=exc.status)
     except web.HTTPException as exc:

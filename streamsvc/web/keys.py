@@ -8,6 +8,8 @@ from aiohttp import web
 
 from streamsvc.config import Settings
 from streamsvc.ports import Bus, Store
+from streamsvc.services.access import AccessService
+from streamsvc.services.accounts import AccountService
 from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.checkins import CheckinService, GroupCommitter
 from streamsvc.services.live import LiveHub
@@ -33,3 +35,5 @@ fanout_key = web.AppKey("fanout", Fanout)
 #: A bus to use instead of the one the settings name (tests share one between two apps).
 bus_key = web.AppKey("bus", Bus)
 attendance_key = web.AppKey("attendance", AttendanceService)
+accounts_key = web.AppKey("accounts", AccountService)
+access_key = web.AppKey("access", AccessService)
