@@ -9,12 +9,12 @@ backend's time conversion; everything else here is written once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from streamsvc.domain.checkin import Facts, TargetInfo, first_presence_by_session
-from streamsvc.domain.models import Event, Member, Session, Site
+from streamsvc.domain.models import AuditEntry, Event, Member, Session, Site, User
 from streamsvc.domain.text import fold
 
 __all__ = [
@@ -22,6 +22,9 @@ __all__ = [
     "SiteNames",
     "TimeColumn",
     "as_is",
+    "audit_from_row",
+    "audit_values",
+    "check_site_entries",
     "chunks",
     "dump_audience",
     "event_from_row",
@@ -34,6 +37,8 @@ __all__ = [
     "session_from_row",
     "site_from_row",
     "to_us",
+    "user_from_row",
+    "user_values",
 ]
 
 T = TypeVar("T")
@@ -136,6 +141,42 @@ def event_from_row(row: Row, when: TimeColumn) -> Event:
 def member_from_row(row: Row) -> Member:
     """A row of `sql.MEMBER_COLS`."""
     return Member(row[0], row[1], row[2])
+
+
+def user_from_row(row: Row) -> User:
+    """A row of `sql.USER_COLS` (SQLite keeps `active` as 0/1)."""
+    return User(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+
+def user_values(user: User) -> tuple[str, str, str, str, bool, str]:
+    """A user in `sql.USER_COLS` order."""
+    return (user.login, user.full_name, user.unit, user.role, user.active, user.password_hash)
+
+
+def audit_from_row(row: Row, when: TimeColumn) -> AuditEntry:
+    """A row of `sql.AUDIT_COLS` (any columns after them are sort keys, ignored)."""
+    return AuditEntry(when(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def audit_values(entry: AuditEntry, when: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """An entry in `sql.AUDIT_COLS` order, its time as the backend stores it."""
+    return (
+        when(entry.at),
+        entry.actor,
+        entry.action,
+        entry.session_id,
+        entry.target,
+        entry.detail,
+        entry.address,
+        entry.unit,
+    )
+
+
+def check_site_entries(new: Sized, audit: Sized) -> None:
+    """`create_sites` takes no entries or one per site: anything else is a caller's bug,
+    refused before a site is stored."""
+    if audit and len(audit) != len(new):
+        raise ValueError(f"{len(audit)} audit entries for {len(new)} sites")
 
 
 class SiteNames:

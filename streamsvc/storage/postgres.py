@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -17,13 +18,16 @@ import asyncpg
 import orjson
 
 from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
-from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
+from streamsvc.domain.models import AuditEntry, Event, Member, NewSite, Session, Site, Unit, User
 from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
 from streamsvc.storage.common import (
     SiteNames,
     as_is,
+    audit_from_row,
+    audit_values,
+    check_site_entries,
     dump_audience,
     event_from_row,
     facts_from_rows,
@@ -32,6 +36,8 @@ from streamsvc.storage.common import (
     search_text,
     session_from_row,
     site_from_row,
+    user_from_row,
+    user_values,
 )
 from streamsvc.storage.sql import numbered
 
@@ -87,6 +93,26 @@ _ADD_EXCUSE = numbered(sql.ADD_EXCUSE)
 _EXCUSES = numbered(sql.EXCUSES)
 _LIST_SITES = numbered(sql.LIST_SITES)
 _SITE_BY_TOKEN_HASH = numbered(sql.SITE_BY_TOKEN_HASH)
+_GET_SITE = numbered(sql.GET_SITE)
+_SITE_TOKEN_HASH = numbered(sql.SITE_TOKEN_HASH) + " FOR UPDATE"
+_RESET_SITE_TOKEN = numbered(sql.RESET_SITE_TOKEN)
+_DELETE_EXCUSE = numbered(sql.DELETE_EXCUSE)
+_BUMP_UNITS_VERSION = sql.BUMP_UNITS_VERSION.format(next="(settings.value::bigint + 1)::text")
+_GET_USER = numbered(sql.GET_USER)
+_CREATE_USER = numbered(sql.CREATE_USER)
+_SAVE_USER = numbered(sql.SAVE_USER)
+_REVOKE_USER_TOKENS = numbered(sql.REVOKE_USER_TOKENS)
+_ADD_AUTH_TOKEN = numbered(sql.ADD_AUTH_TOKEN)
+_AUTH_TOKEN = numbered(sql.AUTH_TOKEN)
+_REVOKE_AUTH_TOKEN = numbered(sql.REVOKE_AUTH_TOKEN)
+_RECENT_FAILURES_BY_LOGIN = numbered(sql.RECENT_FAILURES_BY_LOGIN)
+_RECENT_FAILURES_BY_ADDRESS = numbered(sql.RECENT_FAILURES_BY_ADDRESS)
+#: Entries as one array per column: one statement, however many (a bulk upload of sites
+#: brings one entry per site).
+_INSERT_AUDIT = (
+    f"INSERT INTO audit ({sql.AUDIT_COLS}) SELECT * FROM unnest($1::timestamptz[], "
+    "$2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[])"
+)
 _EVENTS = {
     by_member: numbered(sql.SESSION_EVENTS.format(order=order))
     for by_member, order in ((False, sql.EVENTS_BY_ARRIVAL), (True, sql.EVENTS_BY_MEMBER))
@@ -147,6 +173,23 @@ def _json_list(values: Iterable[str | None]) -> str:
 
 def _event_row(row: Any) -> Event:
     return event_from_row(row, as_is)
+
+
+def _audit_row(row: Any) -> AuditEntry:
+    return audit_from_row(row, as_is)
+
+
+async def _append_audit(
+    conn: Connection, entries: AuditEntry | Sequence[AuditEntry] | None
+) -> None:
+    """Store entries in the caller's transaction (None: nothing to record)."""
+    if entries is None:
+        return
+    if isinstance(entries, AuditEntry):
+        entries = [entries]
+    if entries:
+        columns = zip(*(audit_values(e, as_is) for e in entries), strict=True)
+        await conn.execute(_INSERT_AUDIT, *(list(c) for c in columns))
 
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:
@@ -262,7 +305,9 @@ class PostgresStore:
     async def list_units(self) -> list[Unit]:
         return [Unit(*r) for r in await self._fetch(sql.LIST_UNITS)]
 
-    async def upsert_units(self, units: Sequence[Unit]) -> tuple[int, int]:
+    async def upsert_units(
+        self, units: Sequence[Unit], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
         async with self._connection() as conn, conn.transaction():
             rows = await conn.fetch(
                 "INSERT INTO units (code, name, parent) "
@@ -273,6 +318,8 @@ class PostgresStore:
                 [u.name for u in units],
                 [u.parent for u in units],
             )
+            await conn.execute(_BUMP_UNITS_VERSION)
+            await _append_audit(conn, audit)
         created = sum(1 for r in rows if r[0])
         return created, len(rows) - created
 
@@ -282,7 +329,9 @@ class PostgresStore:
         )
         return {r[0] for r in rows}
 
-    async def upsert_members(self, members: Sequence[Member]) -> tuple[int, int]:
+    async def upsert_members(
+        self, members: Sequence[Member], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
         async with self._connection() as conn, conn.transaction():
             rows = await conn.fetch(
                 "INSERT INTO members (code, full_name, unit, search) "
@@ -295,6 +344,7 @@ class PostgresStore:
                 [m.unit for m in members],
                 [search_text(m.code, m.full_name) for m in members],
             )
+            await _append_audit(conn, audit)
         created = sum(1 for r in rows if r[0])
         return created, len(rows) - created
 
@@ -336,7 +386,9 @@ class PostgresStore:
             row, as_is, await conn.fetchval(_EXPECTED_COUNT, session_id, session_id)
         )
 
-    async def create_session(self, new: NewSession, *, from_excused_of: int | None) -> Session:
+    async def create_session(
+        self, new: NewSession, *, from_excused_of: int | None, audit: AuditEntry | None = None
+    ) -> Session:
         async with self._connection() as conn, conn.transaction():
             session_id = await conn.fetchval(
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
@@ -351,6 +403,8 @@ class PostgresStore:
             )
             if from_excused_of is not None:
                 await conn.execute(_FREEZE_EXCUSED, session_id, from_excused_of)
+            if audit is not None:
+                await _append_audit(conn, replace(audit, session_id=session_id))
             session = await self._load_session(conn, session_id)
         assert session is not None
         return session
@@ -366,7 +420,9 @@ class PostgresStore:
                 for r in await conn.fetch(sql.LIST_SESSIONS)
             ]
 
-    async def close_session(self, session_id: int, closed_at: datetime) -> Session | None:
+    async def close_session(
+        self, session_id: int, closed_at: datetime, *, audit: AuditEntry | None = None
+    ) -> Session | None:
         async with self._connection() as conn, conn.transaction():
             row = await conn.fetchrow(_SESSION_STATE, session_id)
             if row is None:
@@ -381,44 +437,73 @@ class PostgresStore:
                     closed_at,
                     session_id,
                 )
+            await _append_audit(conn, audit)
             return await self._load_session(conn, session_id)
 
     async def is_expected(self, session_id: int, member: str) -> bool:
         return await self._fetchrow(_IS_EXPECTED, session_id, session_id, member) is not None
 
     # -- sites and excuses --------------------------------------------------------------
-    async def create_site(self, new: NewSite) -> Site:
-        row = await self._fetchrow(
-            "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash) "
-            f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {sql.SITE_COLS}",
-            new.session_id,
-            new.name,
-            new.kind,
-            new.unit,
-            new.capacity,
-            new.token_hash,
-        )
-        return site_from_row(row)
+    async def create_site(self, new: NewSite, *, audit: AuditEntry | None = None) -> Site:
+        async with self._connection() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash) "
+                f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {sql.SITE_COLS}",
+                new.session_id,
+                new.name,
+                new.kind,
+                new.unit,
+                new.capacity,
+                new.token_hash,
+            )
+            assert row is not None  # INSERT … RETURNING of one row
+            site = site_from_row(row)
+            if audit is not None:
+                await _append_audit(conn, replace(audit, target=str(site.id)))
+        return site
 
-    async def create_sites(self, new: Sequence[NewSite]) -> list[Site]:
+    async def create_sites(
+        self, new: Sequence[NewSite], *, audit: Sequence[AuditEntry] = ()
+    ) -> list[Site]:
+        check_site_entries(new, audit)
         if not new:
             return []
-        # one statement is one transaction; arrays rather than executemany (82,000 against
-        # 71,000 rows/s measured), and rows matched back by their unique token hash, since
-        # RETURNING promises no order
-        rows = await self._fetch(
-            "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash) "
-            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], "
-            f"$6::text[]) RETURNING {sql.SITE_COLS}, token_hash",
-            [n.session_id for n in new],
-            [n.name for n in new],
-            [n.kind for n in new],
-            [n.unit for n in new],
-            [n.capacity for n in new],
-            [n.token_hash for n in new],
-        )
-        by_hash = {r["token_hash"]: site_from_row(r) for r in rows}
-        return [by_hash[n.token_hash] for n in new]
+        # arrays rather than executemany (82,000 against 71,000 rows/s measured), and rows
+        # matched back by their unique token hash, since RETURNING promises no order; the
+        # sites and their entries in one transaction
+        async with self._connection() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash) "
+                "SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], "
+                f"$6::text[]) RETURNING {sql.SITE_COLS}, token_hash",
+                [n.session_id for n in new],
+                [n.name for n in new],
+                [n.kind for n in new],
+                [n.unit for n in new],
+                [n.capacity for n in new],
+                [n.token_hash for n in new],
+            )
+            by_hash = {r["token_hash"]: site_from_row(r) for r in rows}
+            sites = [by_hash[n.token_hash] for n in new]
+            await _append_audit(
+                conn, [replace(e, target=str(s.id)) for e, s in zip(audit, sites, strict=False)]
+            )
+        return sites
+
+    async def reset_site_token(
+        self, site_id: int, token_hash: str, *, audit: AuditEntry | None = None
+    ) -> str | None:
+        async with self._connection() as conn, conn.transaction():
+            old: str | None = await conn.fetchval(_SITE_TOKEN_HASH, site_id)
+            if old is None:
+                return None
+            await conn.execute(_RESET_SITE_TOKEN, token_hash, site_id)
+            await _append_audit(conn, audit)
+        return old
+
+    async def get_site(self, site_id: int) -> Site | None:
+        row = await self._fetchrow(_GET_SITE, site_id)
+        return site_from_row(row) if row else None
 
     async def list_sites(self, session_id: int) -> list[Site]:
         return [site_from_row(r) for r in await self._fetch(_LIST_SITES, session_id)]
@@ -427,15 +512,119 @@ class PostgresStore:
         row = await self._fetchrow(_SITE_BY_TOKEN_HASH, token_hash)
         return site_from_row(row) if row else None
 
-    async def add_excuse(self, session_id: int, member: str, reason: str) -> bool:
+    async def add_excuse(
+        self, session_id: int, member: str, reason: str, *, audit: AuditEntry | None = None
+    ) -> bool:
         async with self._connection() as conn, conn.transaction():
             if await conn.fetchval(_CHECKED_IN, session_id, member):
                 return False
             await conn.execute(_ADD_EXCUSE, session_id, member, reason, datetime.now(UTC))
+            await _append_audit(conn, audit)
+            return True
+
+    async def delete_excuse(
+        self, session_id: int, member: str, *, audit: AuditEntry | None = None
+    ) -> bool:
+        async with self._connection() as conn, conn.transaction():
+            if await conn.fetchval(_DELETE_EXCUSE, session_id, member) is None:
+                return False
+            await _append_audit(conn, audit)
             return True
 
     async def list_excuses(self, session_id: int) -> dict[str, str]:
         return {r[0]: r[1] for r in await self._fetch(_EXCUSES, session_id)}
+
+    # -- users and their sign-in tokens ---------------------------------------------------
+    async def create_user(self, user: User, *, audit: AuditEntry | None = None) -> bool:
+        async with self._connection() as conn, conn.transaction():
+            created = await conn.fetchval(_CREATE_USER, *user_values(user), datetime.now(UTC))
+            if created is None:
+                return False
+            await _append_audit(conn, audit)
+            return True
+
+    async def get_user(self, login: str) -> User | None:
+        row = await self._fetchrow(_GET_USER, login)
+        return user_from_row(row) if row else None
+
+    async def list_users(self) -> list[User]:
+        return [user_from_row(r) for r in await self._fetch(sql.LIST_USERS)]
+
+    async def save_user(
+        self,
+        user: User,
+        *,
+        revoke_tokens_at: datetime | None = None,
+        audit: AuditEntry | None = None,
+    ) -> list[str]:
+        login, *values = user_values(user)
+        async with self._connection() as conn, conn.transaction():
+            if await conn.fetchval(_SAVE_USER, *values, login) is None:
+                return []  # no such user: nothing changed, so no entry
+            revoked: list[str] = []
+            if revoke_tokens_at is not None:
+                rows = await conn.fetch(_REVOKE_USER_TOKENS, revoke_tokens_at, login)
+                revoked = sorted(r[0] for r in rows)
+            await _append_audit(conn, audit)
+        return revoked
+
+    async def add_auth_token(
+        self,
+        token_hash: str,
+        login: str,
+        issued_at: datetime,
+        expires_at: datetime,
+        *,
+        audit: AuditEntry | None = None,
+    ) -> None:
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(_ADD_AUTH_TOKEN, token_hash, login, issued_at, expires_at)
+            await _append_audit(conn, audit)
+
+    async def auth_token(self, token_hash: str) -> tuple[User, datetime, datetime | None] | None:
+        row = await self._fetchrow(_AUTH_TOKEN, token_hash)
+        if row is None:
+            return None
+        return user_from_row(row), row[6], row[7]
+
+    async def revoke_auth_token(
+        self, token_hash: str, at: datetime, *, audit: AuditEntry | None = None
+    ) -> bool:
+        async with self._connection() as conn, conn.transaction():
+            if await conn.fetchval(_REVOKE_AUTH_TOKEN, at, token_hash) is None:
+                return False
+            await _append_audit(conn, audit)
+            return True
+
+    # -- the audit log ----------------------------------------------------------------
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        if entries:
+            async with self._connection() as conn:
+                await _append_audit(conn, entries)
+
+    def iter_audit(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        session_id: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> AsyncIterator[AuditEntry]:
+        query, args = sql.audit_query(start, end, session_id=session_id, actor=actor, action=action)
+        return self._iterate(numbered(query), args, _audit_row)
+
+    async def recent_failures(
+        self, login: str, address: str | None, since: datetime
+    ) -> tuple[list[datetime], list[datetime]]:
+        async with self._connection() as conn:
+            by_login = await conn.fetch(_RECENT_FAILURES_BY_LOGIN, login, since)
+            by_address = (
+                await conn.fetch(_RECENT_FAILURES_BY_ADDRESS, address, since)
+                if address is not None
+                else []
+            )
+        return [r[0] for r in by_login], [r[0] for r in by_address]
 
     # -- events -----------------------------------------------------------------------
     async def commit_events(

@@ -10,10 +10,17 @@ store keeps its own text.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 __all__ = [
+    "ADD_AUTH_TOKEN",
     "ADD_EXCUSE",
+    "AUDIT_COLS",
+    "AUTH_TOKEN",
+    "BUMP_UNITS_VERSION",
     "CHECKED_IN",
+    "CREATE_USER",
+    "DELETE_EXCUSE",
     "EVENTS_BY_ARRIVAL",
     "EVENTS_BY_MEMBER",
     "EVENT_COLS",
@@ -28,13 +35,23 @@ __all__ = [
     "FREEZE_EXCUSED",
     "FREEZE_EXPECTED",
     "GET_SETTING",
+    "GET_SITE",
+    "GET_USER",
+    "INSERT_AUDIT",
     "IS_EXPECTED",
     "LIST_SESSIONS",
     "LIST_SITES",
     "LIST_UNITS",
+    "LIST_USERS",
     "MADE_UP",
     "MEMBER_COLS",
     "POSTGRES_AUDIENCE",
+    "RECENT_FAILURES_BY_ADDRESS",
+    "RECENT_FAILURES_BY_LOGIN",
+    "RESET_SITE_TOKEN",
+    "REVOKE_AUTH_TOKEN",
+    "REVOKE_USER_TOKENS",
+    "SAVE_USER",
     "SESSION_BY_ID",
     "SESSION_COLS",
     "SESSION_EVENTS",
@@ -43,9 +60,12 @@ __all__ = [
     "SITE_BY_TOKEN_HASH",
     "SITE_COLS",
     "SITE_NAMES",
+    "SITE_TOKEN_HASH",
     "SQLITE_AUDIENCE",
     "UNEXPECTED_MEMBERS",
     "UNIT_SUBTREE",
+    "USER_COLS",
+    "audit_query",
     "numbered",
 ]
 
@@ -144,6 +164,120 @@ FACT_MEMBERS = (
 )
 FACT_TARGETS = "SELECT id, session_id, site_id, type, member, voided FROM events WHERE id {ids}"
 SITE_NAMES = "SELECT id, name FROM sites WHERE id {ids}"
+
+GET_SITE = f"SELECT {SITE_COLS} FROM sites WHERE id = ?"
+SITE_TOKEN_HASH = "SELECT token_hash FROM sites WHERE id = ?"
+RESET_SITE_TOKEN = "UPDATE sites SET token_hash = ? WHERE id = ?"
+DELETE_EXCUSE = "DELETE FROM excuses WHERE session_id = ? AND member = ? RETURNING member"
+#: The new `units_version` from the old (a count as text); `{next}` is the dialect's
+#: "old value plus one", computed in the upsert so that two writers cannot both read one.
+BUMP_UNITS_VERSION = (
+    "INSERT INTO settings (key, value) VALUES ('units_version', '1') "
+    "ON CONFLICT (key) DO UPDATE SET value = {next}"
+)
+
+# -- users, their sign-in tokens, the audit log ----------------------------------------------
+USER_COLS = "login, full_name, unit, role, active, password_hash"
+GET_USER = f"SELECT {USER_COLS} FROM users WHERE login = ?"
+LIST_USERS = f"SELECT {USER_COLS} FROM users ORDER BY login"
+CREATE_USER = (
+    f"INSERT INTO users ({USER_COLS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (login) DO NOTHING RETURNING login"
+)
+SAVE_USER = (
+    "UPDATE users SET full_name = ?, unit = ?, role = ?, active = ?, password_hash = ? "
+    "WHERE login = ? RETURNING login"
+)
+REVOKE_USER_TOKENS = (
+    "UPDATE auth_tokens SET revoked_at = ? WHERE login = ? AND revoked_at IS NULL "
+    "RETURNING token_hash"
+)
+ADD_AUTH_TOKEN = (
+    "INSERT INTO auth_tokens (token_hash, login, issued_at, expires_at) VALUES (?, ?, ?, ?)"
+)
+#: A token's user (`USER_COLS`), then its expires_at and revoked_at.
+AUTH_TOKEN = (
+    "SELECT u.login, u.full_name, u.unit, u.role, u.active, u.password_hash, "
+    "t.expires_at, t.revoked_at FROM auth_tokens t JOIN users u ON u.login = t.login "
+    "WHERE t.token_hash = ?"
+)
+REVOKE_AUTH_TOKEN = (
+    "UPDATE auth_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL "
+    "RETURNING token_hash"
+)
+
+AUDIT_COLS = "at, actor, action, session_id, target, detail, address, unit"
+INSERT_AUDIT = f"INSERT INTO audit ({AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+RECENT_FAILURES_BY_LOGIN = (
+    "SELECT at FROM audit WHERE action = 'login_failed' AND target = ? AND at >= ? ORDER BY at"
+)
+RECENT_FAILURES_BY_ADDRESS = (
+    "SELECT at FROM audit WHERE action = 'login_failed' AND address = ? AND at >= ? ORDER BY at"
+)
+#: The audit entries kept in `audit`, in `AUDIT_COLS` order and then two sort keys.
+_AUDIT_STORED = f"SELECT {AUDIT_COLS}, id AS seq, '' AS event FROM audit"
+#: A voided check-in as an entry, read from the void event itself: the site voided it, the
+#: target is the member of the check-in voided (null if that event is not stored), the unit
+#: is the site's. Rides on the partial index events_voids.
+_AUDIT_VOIDS = (
+    "SELECT v.received_at AS at, 'site:' || v.site_id AS actor, 'checkin_voided' AS action, "
+    "v.session_id, t.member AS target, 'event ' || v.target AS detail, NULL AS address, "
+    "s.unit AS unit, 0 AS seq, v.id AS event "
+    "FROM events v LEFT JOIN events t ON t.id = v.target LEFT JOIN sites s ON s.id = v.site_id "
+    "WHERE v.type = 'void'"
+)
+_SITE_ACTOR = re.compile(r"site:([0-9]{1,18})")
+
+
+def audit_query(
+    start: Any,
+    end: Any,
+    *,
+    session_id: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The audit log, newest first by (at, id), with `?` placeholders and their values:
+    stored entries and voided check-ins in one UNION ALL, each side narrowed by the same
+    filters (`start` and `end` already in the backend's time type; None: unbounded)."""
+
+    def narrowed(base: str, at: str, extra: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        for cond, value in [
+            (f"{at} >= ?", start),
+            (f"{at} < ?", end),
+            *extra,
+        ]:
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        if not where:
+            return base, args
+        joiner = " AND " if " WHERE " in base else " WHERE "
+        return base + joiner + " AND ".join(where), args
+
+    stored, args = narrowed(
+        _AUDIT_STORED,
+        "at",
+        [("session_id = ?", session_id), ("actor = ?", actor), ("action = ?", action)],
+    )
+    parts = [stored]
+    site = _SITE_ACTOR.fullmatch(actor) if actor is not None else None
+    if (action is None or action == "checkin_voided") and (actor is None or site):
+        voids, void_args = narrowed(
+            _AUDIT_VOIDS,
+            "v.received_at",
+            [
+                ("v.session_id = ?", session_id),
+                ("v.site_id = ?", int(site.group(1)) if site else None),
+            ],
+        )
+        parts.append(voids)
+        args += void_args
+    query = " UNION ALL ".join(f"SELECT * FROM ({p}) s{i}" for i, p in enumerate(parts))
+    return f"{query} ORDER BY at DESC, seq DESC, event DESC", args
+
 
 _PLACEHOLDER = re.compile(r"\?")
 

@@ -13,6 +13,7 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -20,12 +21,15 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
-from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
+from streamsvc.domain.models import AuditEntry, Event, Member, NewSite, Session, Site, Unit, User
 from streamsvc.errors import InvalidInput, StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
 from streamsvc.storage.common import (
     SiteNames,
+    audit_from_row,
+    audit_values,
+    check_site_entries,
     chunks,
     dump_audience,
     event_from_row,
@@ -37,6 +41,8 @@ from streamsvc.storage.common import (
     session_from_row,
     site_from_row,
     to_us,
+    user_from_row,
+    user_values,
 )
 
 __all__ = ["SqliteStore"]
@@ -63,6 +69,9 @@ _IS_EXPECTED = sql.IS_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
 _EXPECTED_MEMBERS = sql.EXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
 _FREEZE_EXPECTED = sql.FREEZE_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
 _UNEXPECTED_MEMBERS = sql.UNEXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
+_BUMP_UNITS_VERSION = sql.BUMP_UNITS_VERSION.format(
+    next="CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
+)
 
 #: Unlike PostgreSQL's, no `RETURNING id`: every row of a group is inserted (see
 #: commit_events), and RETURNING means multi-row VALUES statements, which cost 2-5 us more
@@ -253,7 +262,9 @@ class SqliteStore:
     async def list_units(self) -> list[Unit]:
         return [Unit(*r) for r in await self._fetchall(sql.LIST_UNITS)]
 
-    async def upsert_units(self, units: Sequence[Unit]) -> tuple[int, int]:
+    async def upsert_units(
+        self, units: Sequence[Unit], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
         def run(conn: sqlite3.Connection) -> tuple[int, int]:
             existing = _existing(conn, "units", [u.code for u in units])
             conn.executemany(
@@ -261,6 +272,8 @@ class SqliteStore:
                 "UPDATE SET name = excluded.name, parent = excluded.parent",
                 [(u.code, u.name, u.parent) for u in units],
             )
+            conn.execute(_BUMP_UNITS_VERSION)
+            _append_audit(conn, audit)
             return len(units) - len(existing), len(existing)
 
         return await self._write(run)
@@ -268,7 +281,9 @@ class SqliteStore:
     async def member_codes_existing(self, codes: Sequence[str]) -> set[str]:
         return await self._read(lambda c: _existing(c, "members", list(codes)))
 
-    async def upsert_members(self, members: Sequence[Member]) -> tuple[int, int]:
+    async def upsert_members(
+        self, members: Sequence[Member], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
         def run(conn: sqlite3.Connection) -> tuple[int, int]:
             existing = _existing(conn, "members", [m.code for m in members])
             conn.executemany(
@@ -277,6 +292,7 @@ class SqliteStore:
                 "unit = excluded.unit, search = excluded.search",
                 [(m.code, m.full_name, m.unit, search_text(m.code, m.full_name)) for m in members],
             )
+            _append_audit(conn, audit)
             return len(members) - len(existing), len(existing)
 
         return await self._write(run)
@@ -314,7 +330,9 @@ class SqliteStore:
             return None
         return session_from_row(row, from_us, _expected(conn, session_id))
 
-    async def create_session(self, new: NewSession, *, from_excused_of: int | None) -> Session:
+    async def create_session(
+        self, new: NewSession, *, from_excused_of: int | None, audit: AuditEntry | None = None
+    ) -> Session:
         def run(conn: sqlite3.Connection) -> Session | None:
             cur = conn.execute(
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
@@ -334,6 +352,8 @@ class SqliteStore:
             assert session_id is not None
             if from_excused_of is not None:
                 conn.execute(sql.FREEZE_EXCUSED, (session_id, from_excused_of))
+            if audit is not None:
+                _append_audit(conn, replace(audit, session_id=session_id))
             return self._load_session(conn, session_id)
 
         session = await self._write(run)
@@ -350,7 +370,9 @@ class SqliteStore:
 
         return await self._read(run)
 
-    async def close_session(self, session_id: int, closed_at: datetime) -> Session | None:
+    async def close_session(
+        self, session_id: int, closed_at: datetime, *, audit: AuditEntry | None = None
+    ) -> Session | None:
         def run(conn: sqlite3.Connection) -> Session | None:
             row = conn.execute(sql.SESSION_STATE, (session_id,)).fetchone()
             if row is None:
@@ -363,6 +385,7 @@ class SqliteStore:
                     "UPDATE sessions SET state = 'closed', closed_at = ?, frozen = 1 WHERE id = ?",
                     (to_us(closed_at), session_id),
                 )
+            _append_audit(conn, audit)
             return self._load_session(conn, session_id)
 
         return await self._write(run)
@@ -371,7 +394,7 @@ class SqliteStore:
         return await self._fetchone(_IS_EXPECTED, (session_id, session_id, member)) is not None
 
     # -- sites and excuses --------------------------------------------------------------
-    async def create_site(self, new: NewSite) -> Site:
+    async def create_site(self, new: NewSite, *, audit: AuditEntry | None = None) -> Site:
         def run(conn: sqlite3.Connection) -> Site:
             cur = conn.execute(
                 "INSERT INTO sites (session_id, name, kind, unit, capacity, token_hash, "
@@ -387,11 +410,17 @@ class SqliteStore:
                 ),
             )
             assert cur.lastrowid is not None
+            if audit is not None:
+                _append_audit(conn, replace(audit, target=str(cur.lastrowid)))
             return Site(cur.lastrowid, new.session_id, new.name, new.kind, new.unit, new.capacity)
 
         return await self._write(run)
 
-    async def create_sites(self, new: Sequence[NewSite]) -> list[Site]:
+    async def create_sites(
+        self, new: Sequence[NewSite], *, audit: Sequence[AuditEntry] = ()
+    ) -> list[Site]:
+        check_site_entries(new, audit)
+
         def run(conn: sqlite3.Connection) -> list[Site]:
             # ids given here, after the largest ever handed out: on the one writer, in one
             # transaction, no one else can take them, and executemany reports no row ids
@@ -417,12 +446,32 @@ class SqliteStore:
                     for i, n in enumerate(new, start=1)
                 ],
             )
+            _append_audit(
+                conn, [replace(e, target=str(last + i)) for i, e in enumerate(audit, start=1)]
+            )
             return [
                 Site(last + i, n.session_id, n.name, n.kind, n.unit, n.capacity)
                 for i, n in enumerate(new, start=1)
             ]
 
         return await self._write(run) if new else []
+
+    async def reset_site_token(
+        self, site_id: int, token_hash: str, *, audit: AuditEntry | None = None
+    ) -> str | None:
+        def run(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(sql.SITE_TOKEN_HASH, (site_id,)).fetchone()
+            if row is None:
+                return None
+            conn.execute(sql.RESET_SITE_TOKEN, (token_hash, site_id))
+            _append_audit(conn, audit)
+            return str(row[0])
+
+        return await self._write(run)
+
+    async def get_site(self, site_id: int) -> Site | None:
+        row = await self._fetchone(sql.GET_SITE, (site_id,))
+        return site_from_row(row) if row else None
 
     async def list_sites(self, session_id: int) -> list[Site]:
         return [site_from_row(r) for r in await self._fetchall(sql.LIST_SITES, (session_id,))]
@@ -431,17 +480,140 @@ class SqliteStore:
         row = await self._fetchone(sql.SITE_BY_TOKEN_HASH, (token_hash,))
         return site_from_row(row) if row else None
 
-    async def add_excuse(self, session_id: int, member: str, reason: str) -> bool:
+    async def add_excuse(
+        self, session_id: int, member: str, reason: str, *, audit: AuditEntry | None = None
+    ) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
             if conn.execute(sql.CHECKED_IN, (session_id, member)).fetchone():
                 return False
             conn.execute(sql.ADD_EXCUSE, (session_id, member, reason, to_us(datetime.now(UTC))))
+            _append_audit(conn, audit)
+            return True
+
+        return await self._write(run)
+
+    async def delete_excuse(
+        self, session_id: int, member: str, *, audit: AuditEntry | None = None
+    ) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(sql.DELETE_EXCUSE, (session_id, member)).fetchall():
+                return False
+            _append_audit(conn, audit)
             return True
 
         return await self._write(run)
 
     async def list_excuses(self, session_id: int) -> dict[str, str]:
         return {r[0]: r[1] for r in await self._fetchall(sql.EXCUSES, (session_id,))}
+
+    # -- users and their sign-in tokens ---------------------------------------------------
+    async def create_user(self, user: User, *, audit: AuditEntry | None = None) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            values = (*user_values(user), to_us(datetime.now(UTC)))
+            if not conn.execute(sql.CREATE_USER, values).fetchall():
+                return False
+            _append_audit(conn, audit)
+            return True
+
+        return await self._write(run)
+
+    async def get_user(self, login: str) -> User | None:
+        row = await self._fetchone(sql.GET_USER, (login,))
+        return user_from_row(row) if row else None
+
+    async def list_users(self) -> list[User]:
+        return [user_from_row(r) for r in await self._fetchall(sql.LIST_USERS)]
+
+    async def save_user(
+        self,
+        user: User,
+        *,
+        revoke_tokens_at: datetime | None = None,
+        audit: AuditEntry | None = None,
+    ) -> list[str]:
+        login, *values = user_values(user)
+
+        def run(conn: sqlite3.Connection) -> list[str]:
+            if not conn.execute(sql.SAVE_USER, (*values, login)).fetchall():
+                return []  # no such user: nothing changed, so no entry
+            revoked: list[str] = []
+            if revoke_tokens_at is not None:
+                rows = conn.execute(sql.REVOKE_USER_TOKENS, (to_us(revoke_tokens_at), login))
+                revoked = sorted(r[0] for r in rows.fetchall())
+            _append_audit(conn, audit)
+            return revoked
+
+        return await self._write(run)
+
+    async def add_auth_token(
+        self,
+        token_hash: str,
+        login: str,
+        issued_at: datetime,
+        expires_at: datetime,
+        *,
+        audit: AuditEntry | None = None,
+    ) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                sql.ADD_AUTH_TOKEN, (token_hash, login, to_us(issued_at), to_us(expires_at))
+            )
+            _append_audit(conn, audit)
+
+        await self._write(run)
+
+    async def auth_token(self, token_hash: str) -> tuple[User, datetime, datetime | None] | None:
+        row = await self._fetchone(sql.AUTH_TOKEN, (token_hash,))
+        if row is None:
+            return None
+        expires_at = from_us(row[6])
+        assert expires_at is not None
+        return user_from_row(row), expires_at, from_us(row[7])
+
+    async def revoke_auth_token(
+        self, token_hash: str, at: datetime, *, audit: AuditEntry | None = None
+    ) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(sql.REVOKE_AUTH_TOKEN, (to_us(at), token_hash)).fetchall():
+                return False
+            _append_audit(conn, audit)
+            return True
+
+        return await self._write(run)
+
+    # -- the audit log ----------------------------------------------------------------
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        if entries:
+            await self._write(_append_audit, entries)
+
+    def iter_audit(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        session_id: int | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+    ) -> AsyncIterator[AuditEntry]:
+        query, args = sql.audit_query(
+            to_us(start), to_us(end), session_id=session_id, actor=actor, action=action
+        )
+        return self._iterate(query, args, _audit_row)
+
+    async def recent_failures(
+        self, login: str, address: str | None, since: datetime
+    ) -> tuple[list[datetime], list[datetime]]:
+        def run(conn: sqlite3.Connection) -> tuple[list[datetime], list[datetime]]:
+            after = to_us(since)
+            by_login = conn.execute(sql.RECENT_FAILURES_BY_LOGIN, (login, after)).fetchall()
+            by_address = (
+                conn.execute(sql.RECENT_FAILURES_BY_ADDRESS, (address, after)).fetchall()
+                if address is not None
+                else []
+            )
+            return _times(by_login), _times(by_address)
+
+        return await self._read(run)
 
     # -- events -----------------------------------------------------------------------
     async def commit_events(
@@ -550,6 +722,25 @@ class SqliteStore:
     async def list_made_up(self, session_id: int) -> set[str]:
         """Members with a counted check-in at any make-up session of this one."""
         return {r[0] for r in await self._fetchall(sql.MADE_UP, (session_id,))}
+
+
+def _audit_row(row: Sequence[Any]) -> AuditEntry:
+    return audit_from_row(row, from_us)
+
+
+def _times(rows: Iterable[Sequence[Any]]) -> list[datetime]:
+    return [t for r in rows if (t := from_us(r[0])) is not None]
+
+
+def _append_audit(
+    conn: sqlite3.Connection, entries: AuditEntry | Sequence[AuditEntry] | None
+) -> None:
+    """Store entries in the caller's transaction (None: nothing to record)."""
+    if entries is None:
+        return
+    if isinstance(entries, AuditEntry):
+        entries = [entries]
+    conn.executemany(sql.INSERT_AUDIT, [audit_values(e, to_us) for e in entries])
 
 
 def _expected(conn: sqlite3.Connection, session_id: int) -> int:
