@@ -8,17 +8,21 @@ the log is append-only in the database itself, and voided check-ins read as entr
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
+from conftest import create_pg_database, drop_pg_database, require_postgres
 
 from streamsvc.domain.checkin import Incoming, decide_batch
 from streamsvc.domain.models import AuditEntry, Member, NewSite, Session, Site, Unit, User
+from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import Store
 from streamsvc.services.sessions import NewSessionData
+from streamsvc.storage import open_store
 
 START = datetime(2026, 5, 22, 1, 0, tzinfo=UTC)
 END = START + timedelta(hours=2)
@@ -299,3 +303,42 @@ async def test_the_database_refuses_to_change_or_delete_an_entry(store, database
         finally:
             await pg.close()
     assert await audit_of(store) == [entry("login")]
+
+
+# -- PostgreSQL lost ------------------------------------------------------------------------
+
+#: The methods new with accounts (test_store_unavailable.py holds the older ones).
+LOST: dict[str, Callable[[Store, Site], Awaitable[Any]]] = {
+    "upsert_units": lambda store, site: store.upsert_units(UNITS, audit=entry("roster_imported")),
+    "reset_site_token": lambda store, site: store.reset_site_token(site.id, "h9"),
+    "get_site": lambda store, site: store.get_site(site.id),
+    "delete_excuse": lambda store, site: store.delete_excuse(site.session_id, "a-01"),
+    "create_user": lambda store, site: store.create_user(HA),
+    "get_user": lambda store, site: store.get_user("ha"),
+    "list_users": lambda store, site: store.list_users(),
+    "save_user": lambda store, site: store.save_user(HA, revoke_tokens_at=NOW),
+    "add_auth_token": lambda store, site: store.add_auth_token("t", "ha", NOW, NOW),
+    "auth_token": lambda store, site: store.auth_token("t"),
+    "revoke_auth_token": lambda store, site: store.revoke_auth_token("t", NOW),
+    "append_audit": lambda store, site: store.append_audit([entry("login")]),
+    "iter_audit": lambda store, site: audit_of(store),
+    "recent_failures": lambda store, site: store.recent_failures("ha", "10.0.0.1", NOW),
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("method", list(LOST))
+async def test_a_lost_database_is_store_unavailable_from_every_new_method(method: str) -> None:
+    require_postgres()
+    url = await create_pg_database()
+    store = open_store(url)
+    try:
+        await store.open()
+        await store.migrate()
+        _, site = await open_session(store)
+        await drop_pg_database(url)  # WITH (FORCE): the pool's connections are cut too
+        with pytest.raises(StoreUnavailable):
+            await LOST[method](store, site)
+    finally:
+        await store.close()
+        await drop_pg_database(url)
