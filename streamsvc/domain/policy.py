@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from streamsvc.domain.models import ROLES, AuditEntry, Session, Unit, User
+from streamsvc.domain.models import ROLES, AuditEntry, Member, Session, Unit, User
 from streamsvc.errors import Forbidden, NotFound
 
 __all__ = [
@@ -27,7 +27,10 @@ __all__ = [
     "UnitTree",
     "authorize",
     "can_manage_user",
+    "members_outside",
+    "rows_outside",
     "session_hidden",
+    "units_outside",
 ]
 
 #: Higher may do everything lower may.
@@ -95,6 +98,29 @@ class UnitTree:
             current = self._parents.get(current)
             seen += 1  # a cycle in bad data ends the walk
         return False
+
+    def lineage(self, code: str) -> list[str]:
+        """The unit and its ancestors, nearest first."""
+        out: list[str] = []
+        current: str | None = code
+        while current is not None and current in self._parents and current not in out:
+            out.append(current)
+            current = self._parents[current]
+        return out
+
+    def common_ancestor(self, codes: Iterable[str]) -> str | None:
+        """The nearest unit whose subtree holds them all (None: only the whole tree does)."""
+        common: list[str] | None = None
+        for code in codes:
+            line = self.lineage(code)
+            if common is None:
+                common = line
+            else:
+                ancestors = set(line)
+                common = [c for c in common if c in ancestors]
+            if not common:
+                return None
+        return common[0] if common else None
 
     def subtree(self, root: str) -> frozenset[str]:
         """Every code in the subtree of `root` (empty for an unknown unit)."""
@@ -220,6 +246,11 @@ class Caller:
     scope: Scope
     address: str | None = None
 
+    @classmethod
+    def operator(cls, actor: str = "cli") -> Caller:
+        """Whoever runs the command line on the server: an admin of the whole tree."""
+        return cls(Principal(actor=actor, role="admin", unit=None), Scope(None, UnitTree(())))
+
     def allow(
         self,
         need: str,
@@ -262,3 +293,67 @@ class Caller:
             address=self.address,
             unit=unit if unit is not None else self.scope.root,
         )
+
+
+def rows_outside(scope: Scope, units: Iterable[str | None]) -> list[dict[str, object]]:
+    """`{"row", "error"}` for every row of an import whose unit lies outside the scope (rows
+    numbered from 1, as the imports' other errors are), so one answer lists them all."""
+    return [
+        {"row": row, "error": f"unit {unit} is outside your scope"}
+        for row, unit in enumerate(units, start=1)
+        if not scope.covers(unit)
+    ]
+
+
+def units_outside(
+    scope: Scope, units: Sequence[Unit], existing: Mapping[str, Unit]
+) -> list[dict[str, object]]:
+    """Rows of a unit import that reach outside the scope: a unit placed under a parent
+    outside it, an existing unit outside it, or the scope's own root moved (renaming it is
+    fine). A new parent from the same upload counts as inside when it is itself inside."""
+    if scope.whole:
+        return []
+    root = scope.root
+    assert root is not None
+    upload = {u.code: u for u in units}
+    memo: dict[str, bool] = {}
+
+    def inside(code: str | None, depth: int = 0) -> bool:
+        if code is None or depth > len(upload):
+            return False
+        if code in existing and code not in upload:
+            return scope.covers(code)
+        if code not in memo:
+            unit = upload.get(code)
+            if unit is None:
+                memo[code] = False
+            elif code == root:
+                memo[code] = code in existing and unit.parent == existing[code].parent
+            elif code in existing and not scope.covers(code):
+                memo[code] = False
+            else:
+                memo[code] = inside(unit.parent, depth + 1)
+        return memo[code]
+
+    return [
+        {"row": row, "error": f"unit {u.code} (parent {u.parent}) reaches outside your scope"}
+        for row, u in enumerate(units, start=1)
+        if not inside(u.code)
+    ]
+
+
+def members_outside(
+    scope: Scope, members: Sequence[Member], existing: Mapping[str, Member]
+) -> list[dict[str, object]]:
+    """Rows of a member import outside the scope: into a unit outside it, or taking a member
+    who is now outside it."""
+    out: list[dict[str, object]] = []
+    for row, member in enumerate(members, start=1):
+        before = existing.get(member.code)
+        if not scope.covers(member.unit):
+            out.append({"row": row, "error": f"unit {member.unit} is outside your scope"})
+        elif before is not None and not scope.covers(before.unit):
+            out.append(
+                {"row": row, "error": f"member {member.code} belongs to a unit outside your scope"}
+            )
+    return out

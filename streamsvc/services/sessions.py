@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamsvc.domain.models import FORMS, NewSite, Session, Site
+from streamsvc.domain.policy import Caller, rows_outside
 from streamsvc.domain.sites import validate_sites
 from streamsvc.domain.timefmt import parse_ts
-from streamsvc.errors import Conflict, ImportRejected, InvalidInput, NotFound
+from streamsvc.errors import Conflict, Forbidden, ImportRejected, InvalidInput, NotFound
 from streamsvc.ports import Store
+from streamsvc.services.access import AccessService
 from streamsvc.services.recent import Recent
 from streamsvc.services.tokens import hash_token, new_token
 
@@ -67,8 +69,9 @@ def _time(body: dict[str, Any], key: str) -> datetime:
 
 
 class SessionService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, access: AccessService | None = None) -> None:
         self.store = store
+        self.access = access or AccessService(store)
         self._welcome: Recent[int, Session] = Recent(self.get_session, max_age=WELCOME_MAX_AGE)
 
     async def session_for_welcome(self, session_id: int) -> Session:
@@ -81,7 +84,10 @@ class SessionService:
         """
         return await self._welcome.get(session_id)
 
-    async def create_session(self, body: Any) -> Session:
+    async def create_session(self, caller: Caller, body: Any) -> Session:
+        """Organizers create sessions whose audience lies inside their scope (a make-up
+        session of the excused: the audience of the session it makes up)."""
+        caller.allow("organizer")
         body = _require_dict(body)
         title = _str(body, "title")
         starts_at, ends_at = _time(body, "starts_at"), _time(body, "ends_at")
@@ -94,7 +100,10 @@ class SessionService:
             audience = []
         if not isinstance(audience, list) or not all(isinstance(a, str) for a in audience):
             raise InvalidInput("audience must be a list of unit codes", {"field": "audience"})
-        if makeup_for is not None and await self.store.get_session(makeup_for) is None:
+        original = None if makeup_for is None else await self.store.get_session(makeup_for)
+        if makeup_for is not None and (
+            original is None or not caller.scope.meets(await self.access.audience(original))
+        ):
             raise NotFound(
                 f"session {makeup_for} (makeup_for) does not exist",
                 {"field": "makeup_for"},
@@ -110,11 +119,20 @@ class SessionService:
                 {"field": "audience", "unknown": unknown},
                 code="unknown_unit",
             )
+        effective = audience or (await self.access.audience(original) if original else ())
+        if not caller.scope.holds(effective):
+            raise Forbidden("the audience reaches outside your scope", {"field": "audience"})
         new = NewSessionData(
             title, starts_at, ends_at, tuple(dict.fromkeys(audience)), late or 0, makeup_for
         )
         from_excused = makeup_for if not audience else None
-        return await self.store.create_session(new, from_excused_of=from_excused)
+        entry = caller.entry(
+            "session_created",
+            datetime.now(UTC),
+            detail=title,
+            unit=caller.scope.tree.common_ancestor(effective) or caller.scope.root,
+        )
+        return await self.store.create_session(new, from_excused_of=from_excused, audit=entry)
 
     async def get_session(self, session_id: int) -> Session:
         session = await self.store.get_session(session_id)
@@ -122,21 +140,39 @@ class SessionService:
             raise NotFound(f"session {session_id} does not exist", code="unknown_session")
         return session
 
-    async def list_sessions(self) -> list[Session]:
-        return await self.store.list_sessions()
+    async def list_sessions(self, caller: Caller) -> list[Session]:
+        caller.allow("viewer")
+        return await self.access.visible(caller, await self.store.list_sessions())
 
-    async def close_session(self, session_id: int, now: datetime | None = None) -> Session:
+    async def session(
+        self, caller: Caller, session_id: int, need: str = "viewer", *, whole_session: bool = False
+    ) -> Session:
+        """The session if the caller may see it and has the role `need` (else 404 / 403)."""
+        return await self.access.session(caller, session_id, need, whole_session=whole_session)
+
+    async def close_session(
+        self, caller: Caller, session_id: int, now: datetime | None = None
+    ) -> Session:
+        found = await self.session(caller, session_id, "organizer", whole_session=True)
+        now = now or datetime.now(UTC)
+        entry = caller.entry(
+            "session_closed",
+            now,
+            session_id=session_id,
+            unit=caller.scope.tree.common_ancestor(await self.access.audience(found))
+            or caller.scope.root,
+        )
         self._welcome.forget(session_id)
-        session = await self.store.close_session(session_id, now or datetime.now(UTC))
+        session = await self.store.close_session(session_id, now, audit=entry)
         self._welcome.forget(session_id)
         if session is None:
             raise NotFound(f"session {session_id} does not exist", code="unknown_session")
         return session
 
-    async def create_site(self, session_id: int, body: Any) -> tuple[Site, str]:
+    async def create_site(self, caller: Caller, session_id: int, body: Any) -> tuple[Site, str]:
         """Register a site; the coordinator token is returned once and stored hashed."""
+        session = await self.session(caller, session_id, "organizer")
         body = _require_dict(body)
-        session = await self.get_session(session_id)
         name = _str(body, "name")
         kind = body.get("kind")
         if kind not in FORMS:
@@ -150,55 +186,123 @@ class SessionService:
                     f"unit {unit} does not exist", {"field": "unit"}, code="unknown_unit"
                 )
         capacity = _int(body, "capacity", None, 0, 10_000_000)
+        caller.allow("organizer", units=[unit])
         if not session.is_open:
             raise Conflict(f"session {session_id} is closed", code="session_closed")
         token = new_token()
+        entry = caller.entry(
+            "site_created", datetime.now(UTC), session_id=session_id, detail=name, unit=unit
+        )
         site = await self.store.create_site(
-            NewSite(session_id, name, kind, unit, capacity, hash_token(token))
+            NewSite(session_id, name, kind, unit, capacity, hash_token(token)), audit=entry
         )
         return site, token
 
-    async def create_sites(self, session_id: int, rows: Sequence[Any]) -> list[tuple[Site, str]]:
+    async def create_sites(
+        self, caller: Caller, session_id: int, rows: Sequence[Any]
+    ) -> list[tuple[Site, str]]:
         """Register many sites at once, all or none; each token is returned once, stored hashed.
 
         Every bad row is listed (`domain/sites.py`) and nothing is applied; the sites go in
         with one transaction, so 31,000 of them take seconds rather than a request each.
         """
-        session = await self.get_session(session_id)
+        session = await self.session(caller, session_id, "organizer")
         units = {u.code for u in await self.store.list_units()}
         fields, errors = validate_sites(rows, units)
         if errors:
             raise ImportRejected(f"{len(errors)} bad row(s); no site was registered", errors)
+        outside = rows_outside(caller.scope, [unit for _, _, unit, _ in fields])
+        if outside:
+            raise Forbidden(
+                f"{len(outside)} site(s) outside your scope; no site was registered", outside
+            )
         if not session.is_open:
             raise Conflict(f"session {session_id} is closed", code="session_closed")
         tokens = [new_token() for _ in fields]
+        now = datetime.now(UTC)
+        entries = [
+            caller.entry("site_created", now, session_id=session_id, detail=name, unit=unit)
+            for name, _, unit, _ in fields
+        ]
         sites = await self.store.create_sites(
             [
                 NewSite(session_id, name, kind, unit, capacity, hash_token(token))
                 for (name, kind, unit, capacity), token in zip(fields, tokens, strict=True)
-            ]
+            ],
+            audit=entries,
         )
         return list(zip(sites, tokens, strict=True))
 
-    async def list_sites(self, session_id: int) -> list[Site]:
-        await self.get_session(session_id)
-        return await self.store.list_sites(session_id)
+    async def list_sites(self, caller: Caller, session_id: int) -> list[Site]:
+        """The session's sites in the caller's scope."""
+        await self.session(caller, session_id)
+        return [s for s in await self.store.list_sites(session_id) if caller.scope.covers(s.unit)]
 
-    async def add_excuse(self, session_id: int, body: Any) -> dict[str, Any]:
-        body = _require_dict(body)
-        await self.get_session(session_id)
-        member = _str(body, "member", 64)
-        reason = _str(body, "reason", 2000)
-        if not await self.store.get_members([member]):
+    async def reset_site_token(self, caller: Caller, session_id: int, site_id: int) -> str:
+        """A new coordinator token for a site; the old one is refused from now on (the
+        caller closes its open sockets on every instance)."""
+        await self.session(caller, session_id, "organizer")
+        site = await self.store.get_site(site_id)
+        if site is None or site.session_id != session_id or not caller.scope.covers(site.unit):
+            if site is not None and site.session_id == session_id:
+                caller.allow("organizer", units=[site.unit])
+            raise NotFound(f"session {session_id} has no site {site_id}", code="unknown_site")
+        token = new_token()
+        entry = caller.entry(
+            "site_token_reset",
+            datetime.now(UTC),
+            session_id=session_id,
+            target=str(site_id),
+            detail=site.name,
+            unit=site.unit,
+        )
+        if await self.store.reset_site_token(site_id, hash_token(token), audit=entry) is None:
+            raise NotFound(f"session {session_id} has no site {site_id}", code="unknown_site")
+        return token
+
+    async def _member_in_scope(self, caller: Caller, member: str) -> str:
+        """The member's unit, if the member exists and lies in the caller's scope."""
+        found = await self.store.get_members([member])
+        if member not in found:
             raise NotFound(
                 f"member {member} does not exist", {"field": "member"}, code="unknown_member"
             )
+        unit = found[member].unit
+        caller.allow("organizer", units=[unit])
+        return unit
+
+    async def add_excuse(self, caller: Caller, session_id: int, body: Any) -> dict[str, Any]:
+        await self.session(caller, session_id, "organizer")
+        body = _require_dict(body)
+        member = _str(body, "member", 64)
+        reason = _str(body, "reason", 2000)
+        unit = await self._member_in_scope(caller, member)
         if not await self.store.is_expected(session_id, member):
             raise Conflict(
                 f"member {member} is not expected at session {session_id}", code="not_expected"
             )
-        if not await self.store.add_excuse(session_id, member, reason):
+        entry = caller.entry(
+            "excuse_recorded",
+            datetime.now(UTC),
+            session_id=session_id,
+            target=member,
+            detail=reason,
+            unit=unit,
+        )
+        if not await self.store.add_excuse(session_id, member, reason, audit=entry):
             raise Conflict(
                 f"member {member} has checked in and cannot be excused", code="already_present"
             )
         return {"session": session_id, "member": member, "reason": reason}
+
+    async def withdraw_excuse(self, caller: Caller, session_id: int, member: str) -> None:
+        """Take an excuse back (recorded by mistake); 404 when the member has none here."""
+        await self.session(caller, session_id, "organizer")
+        unit = await self._member_in_scope(caller, member)
+        entry = caller.entry(
+            "excuse_withdrawn", datetime.now(UTC), session_id=session_id, target=member, unit=unit
+        )
+        if not await self.store.delete_excuse(session_id, member, audit=entry):
+            raise NotFound(
+                f"member {member} has no excuse at session {session_id}", code="unknown_excuse"
+            )

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from streamsvc.errors import InvalidInput
 from streamsvc.web import keys
-from streamsvc.web.auth import require_admin, require_site
+from streamsvc.web.auth import caller, require_site, revoke, session_for
 from streamsvc.web.jsonutil import (
     NUL_MESSAGE,
     json_response,
@@ -73,15 +73,14 @@ async def _rows(request: web.Request, key: str, columns: tuple[str, ...]) -> lis
 
 @routes.post("/api/v1/units")
 async def import_units(request: web.Request) -> web.Response:
-    await require_admin(request)
+    who = await caller(request, "admin")
     rows = await _rows(request, "units", ("code", "name", "parent"))
-    return json_response(await request.app[keys.roster_key].import_units(rows))
+    return json_response(await request.app[keys.roster_key].import_units(who, rows))
 
 
 @routes.get("/api/v1/units")
 async def list_units(request: web.Request) -> web.Response:
-    await require_admin(request)
-    units = await request.app[keys.roster_key].list_units()
+    units = await request.app[keys.roster_key].list_units(await caller(request))
     return json_response(
         {"units": [{"code": u.code, "name": u.name, "parent": u.parent} for u in units]}
     )
@@ -89,16 +88,17 @@ async def list_units(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/members")
 async def import_members(request: web.Request) -> web.Response:
-    await require_admin(request)
+    who = await caller(request, "admin")
     rows = await _rows(request, "members", ("code", "full_name", "unit"))
-    return json_response(await request.app[keys.roster_key].import_members(rows))
+    return json_response(await request.app[keys.roster_key].import_members(who, rows))
 
 
 @routes.get("/api/v1/members")
 async def search_members(request: web.Request) -> web.Response:
-    await require_admin(request)
+    who = await caller(request)
     q = request.query
     members, total = await request.app[keys.roster_key].search_members(
+        who,
         reject_nul(q.get("unit"), "unit") or None,
         reject_nul(q.get("q"), "q"),
         _int_param(q.get("limit"), "limit", 50),
@@ -116,30 +116,27 @@ async def search_members(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/sessions")
 async def create_session(request: web.Request) -> web.Response:
-    await require_admin(request)
-    session = await request.app[keys.sessions_key].create_session(await read_json(request))
+    who = await caller(request, "organizer")
+    session = await request.app[keys.sessions_key].create_session(who, await read_json(request))
     return json_response(session_json(session), status=201)
 
 
 @routes.get("/api/v1/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
-    await require_admin(request)
-    sessions = await request.app[keys.sessions_key].list_sessions()
+    sessions = await request.app[keys.sessions_key].list_sessions(await caller(request))
     return json_response({"sessions": [session_json(s) for s in sessions]})
 
 
 @routes.get("/api/v1/sessions/{sid}")
 async def get_session(request: web.Request) -> web.Response:
-    await require_admin(request)
-    return json_response(
-        session_json(await request.app[keys.sessions_key].get_session(session_id_param(request)))
-    )
+    _, session = await session_for(request, session_id_param(request))
+    return json_response(session_json(session))
 
 
 @routes.post("/api/v1/sessions/{sid}/close")
 async def close_session(request: web.Request) -> web.Response:
-    await require_admin(request)
-    session = await request.app[keys.sessions_key].close_session(session_id_param(request))
+    who = await caller(request)
+    session = await request.app[keys.sessions_key].close_session(who, session_id_param(request))
     return json_response(session_json(session))
 
 
@@ -149,7 +146,7 @@ SITE_COLUMNS = ("name", "kind", "unit", "capacity")
 @routes.post("/api/v1/sessions/{sid}/sites")
 async def create_site(request: web.Request) -> web.Response:
     """One site (`{"name", ...}`), or many: `{"sites": [...]}` or a CSV file."""
-    await require_admin(request)
+    who = await caller(request)
     sid = session_id_param(request)
     sessions = request.app[keys.sessions_key]
     if request.content_type in ("text/csv", "application/csv"):
@@ -157,13 +154,13 @@ async def create_site(request: web.Request) -> web.Response:
     else:
         body = await read_json(request)
         if not (isinstance(body, dict) and "sites" in body):
-            site, token = await sessions.create_site(sid, body)
+            site, token = await sessions.create_site(who, sid, body)
             request.app[keys.live_key].site_added(site)
             return json_response({**site_json(site), "token": token}, status=201)
         rows = body["sites"]
         if not isinstance(rows, list):
             raise InvalidInput('sites must be a list: {"sites": [...]}', {"field": "sites"})
-    created = await sessions.create_sites(sid, rows)
+    created = await sessions.create_sites(who, sid, rows)
     request.app[keys.live_key].sites_added([site for site, _ in created])
     return json_response(
         {
@@ -185,18 +182,38 @@ async def create_site(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/sessions/{sid}/sites")
 async def list_sites(request: web.Request) -> web.Response:
-    await require_admin(request)
-    sites = await request.app[keys.sessions_key].list_sites(session_id_param(request))
+    who = await caller(request)
+    sites = await request.app[keys.sessions_key].list_sites(who, session_id_param(request))
     return json_response({"sites": [site_json(s) for s in sites]})
 
 
 @routes.post("/api/v1/sessions/{sid}/excuses")
 async def add_excuse(request: web.Request) -> web.Response:
-    await require_admin(request)
+    who = await caller(request)
     excuse = await request.app[keys.sessions_key].add_excuse(
-        session_id_param(request), await read_json(request)
+        who, session_id_param(request), await read_json(request)
     )
     return json_response(excuse, status=201)
+
+
+@routes.delete("/api/v1/sessions/{sid}/excuses/{member}")
+async def withdraw_excuse(request: web.Request) -> web.Response:
+    who = await caller(request)
+    member = reject_nul(request.match_info["member"], "member") or ""
+    await request.app[keys.sessions_key].withdraw_excuse(who, session_id_param(request), member)
+    return web.Response(status=204)
+
+
+@routes.post("/api/v1/sessions/{sid}/sites/{site}/token")
+async def reset_site_token(request: web.Request) -> web.Response:
+    """A new coordinator token; the old one is refused at once, its sockets closed 4401."""
+    who = await caller(request)
+    site_id = _int_param(request.match_info["site"], "site", 0)
+    token = await request.app[keys.sessions_key].reset_site_token(
+        who, session_id_param(request), site_id
+    )
+    await revoke(request, [f"site:{site_id}"])
+    return json_response({"token": token})
 
 
 @routes.post("/api/v1/sessions/{sid}/checkins")

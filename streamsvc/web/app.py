@@ -13,13 +13,17 @@ from streamsvc.bus import open_bus
 from streamsvc.config import Settings
 from streamsvc.errors import StreamsvcError
 from streamsvc.ports import Store
+from streamsvc.services.access import AccessService
+from streamsvc.services.accounts import AccountService
 from streamsvc.services.checkins import CheckinService, GroupCommitter
 from streamsvc.services.live import LiveHub
+from streamsvc.services.revocations import Revocations
 from streamsvc.services.roster import RosterService
 from streamsvc.services.sessions import SessionService
 from streamsvc.services.tokens import hash_token, new_token
 from streamsvc.storage import open_store
 from streamsvc.web import keys
+from streamsvc.web.accounts_api import routes as accounts_routes
 from streamsvc.web.api import routes as api_routes
 from streamsvc.web.attendance_api import setup as setup_attendance
 from streamsvc.web.errors import error_middleware
@@ -93,6 +97,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/monitor", monitor_ws)
     app.router.add_get("/api/v1/sessions/{sid}/live", live_http)
     app.router.add_routes(api_routes)
+    app.router.add_routes(accounts_routes)
     setup_attendance(app)
     setup_site_api(app)
     app.router.add_routes(page_routes)
@@ -127,8 +132,17 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[keys.committer_key] = committer
         app[keys.roster_key] = RosterService(store)
         app[keys.sessions_key] = SessionService(store)
-        app[keys.checkins_key] = CheckinService(store, committer)
+        checkins = app[keys.checkins_key] = CheckinService(store, committer)
+        app[keys.accounts_key] = AccountService(store, admin_hash, checkins.site_for_token)
+        app[keys.access_key] = AccessService(store)
         await committer.start()
+        revocations = Revocations(
+            app.get(keys.control_bus_key)
+            or open_bus(settings.redis, f"{settings.redis_prefix}:control")
+        )
+        revocations.on_revoked.append(app[keys.checkins_key].forget_revoked)
+        await revocations.start()
+        app[keys.revocations_key] = revocations
         yield
     finally:
         sockets = app[keys.sockets_key]
@@ -138,4 +152,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             await app[keys.committer_key].stop()
         if keys.live_key in app:
             await app[keys.live_key].stop()
+        if keys.revocations_key in app:
+            await app[keys.revocations_key].stop()
         await store.close()

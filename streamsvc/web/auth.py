@@ -14,7 +14,15 @@ from streamsvc.domain.policy import Caller, Principal
 from streamsvc.errors import Forbidden, Unauthorized
 from streamsvc.web import keys
 
-__all__ = ["bearer", "caller", "client_address", "principal", "require_site", "session_for"]
+__all__ = [
+    "bearer",
+    "caller",
+    "client_address",
+    "principal",
+    "require_site",
+    "revoke",
+    "session_for",
+]
 
 
 def bearer(request: web.Request) -> str:
@@ -79,3 +87,19 @@ async def require_site(request: web.Request, session_id: int) -> Site:
     if site.session_id != session_id:
         raise Forbidden(f"this site token belongs to session {site.session_id}")
     return site
+
+
+async def require_admin(request: web.Request) -> None:
+    """Transitional: an admin of the whole tree (the v1 rule). Handlers move to `caller()`."""
+    found = await caller(request, "admin")
+    if not found.scope.whole:
+        raise Forbidden("this needs an admin of the whole tree")
+
+
+async def revoke(request: web.Request, revoked: list[str]) -> None:
+    """Close what is open with revoked credentials (`site:<id>`, `token:<hash>`), on every
+    instance."""
+    key = getattr(keys, "revocations_key", None)
+    revocations = request.app.get(key) if key is not None else None
+    if revocations is not None and revoked:
+        await revocations.revoke(revoked)
