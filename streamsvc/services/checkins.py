@@ -22,11 +22,15 @@ from streamsvc.domain.models import Event, Site
 from streamsvc.errors import InvalidInput, StoreUnavailable, Unauthorized
 from streamsvc.ports import CheckinItem, Store
 from streamsvc.services.metrics import CheckinStats
+from streamsvc.services.revocations import site_ids
 from streamsvc.services.tokens import hash_token
 
 __all__ = ["CheckinService", "GroupCommitter"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a site token stays cached; bounds how long a missed revocation keeps an old token.
+SITE_TTL = 5.0
 
 OnCommitted = Callable[[Sequence[Event]], Awaitable[None] | None]
 
@@ -148,25 +152,56 @@ class GroupCommitter:
 class CheckinService:
     """Site authentication and the check-in path shared by the websocket and HTTP."""
 
-    def __init__(self, store: Store, committer: GroupCommitter) -> None:
+    def __init__(
+        self,
+        store: Store,
+        committer: GroupCommitter,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.committer = committer
         self.stats = committer.stats
-        self._sites: dict[str, Site] = {}
+        self.clock = clock
+        # token hash -> (site, when the entry expires): a revocation that never arrives (Redis
+        # away) keeps an old token alive here for SITE_TTL seconds at most
+        self._sites: dict[str, tuple[Site, float]] = {}
+        self._forgets = 0
 
     async def site_for_token(self, token: Any) -> Site:
         if not isinstance(token, str) or not token or len(token) > 200:
             raise Unauthorized("a site token is required")
         key = hash_token(token)
-        site = self._sites.get(key)
-        if site is None:
+        entry = self._sites.get(key)
+        if entry is not None and entry[1] > self.clock():
+            return entry[0]
+        for _ in range(3):
+            forgets = self._forgets
             site = await self.store.site_by_token_hash(key)
-            if site is None:
-                raise Unauthorized("unknown site token")
+            if forgets == self._forgets:
+                break
+            # a site was revoked while the store answered: the answer may predate it
+        if site is None:
+            self._sites.pop(key, None)
+            raise Unauthorized("unknown site token")
+        if forgets == self._forgets:
             if len(self._sites) > 100_000:
                 self._sites.clear()
-            self._sites[key] = site
+            self._sites[key] = (site, self.clock() + SITE_TTL)
         return site
+
+    def forget_site(self, site_id: int) -> None:
+        """Drop the cached tokens of a site whose token was reset (here or on another
+        instance), so the old token is looked up, and refused, at once."""
+        self._forgets += 1
+        stale = [key for key, (site, _) in self._sites.items() if site.id == site_id]
+        for key in stale:
+            del self._sites[key]
+
+    def forget_revoked(self, keys: Sequence[str]) -> None:
+        """The `Revocations.on_revoked` hook: forget every site among the revoked keys."""
+        for site_id in site_ids(keys):
+            self.forget_site(site_id)
 
     async def record(self, site: Site, raw_events: Sequence[Any]) -> list[dict[str, Any]]:
         """Decide and store events from one site; one result per event, in order."""

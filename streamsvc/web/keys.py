@@ -13,6 +13,7 @@ from streamsvc.services.accounts import AccountService
 from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.checkins import CheckinService, GroupCommitter
 from streamsvc.services.live import LiveHub
+from streamsvc.services.revocations import Revocations
 from streamsvc.services.roster import RosterService
 from streamsvc.services.sessions import SessionService
 from streamsvc.web.fanout import Fanout
@@ -37,3 +38,7 @@ bus_key = web.AppKey("bus", Bus)
 attendance_key = web.AppKey("attendance", AttendanceService)
 accounts_key = web.AppKey("accounts", AccountService)
 access_key = web.AppKey("access", AccessService)
+#: Revoked site and sign-in tokens: closes their sockets here and on every other instance.
+revocations_key = web.AppKey("revocations", Revocations)
+#: A control bus to use instead of the one the settings name (tests share one between apps).
+control_bus_key = web.AppKey("control_bus", Bus)

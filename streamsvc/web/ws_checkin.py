@@ -20,6 +20,7 @@ from streamsvc.domain.checkin import MAX_BATCH
 from streamsvc.domain.models import Site
 from streamsvc.domain.timefmt import format_ts
 from streamsvc.errors import StoreUnavailable, Unauthorized
+from streamsvc.services.revocations import CLOSE_UNAUTHORIZED, site_key
 from streamsvc.web import keys
 from streamsvc.web.jsonutil import session_json, site_json
 from streamsvc.web.wslimit import FrameLimitedWebSocket
@@ -29,7 +30,6 @@ __all__ = ["MAX_FRAME", "checkin_ws"]
 logger = logging.getLogger(__name__)
 
 MAX_FRAME = 1024 * 1024
-CLOSE_UNAUTHORIZED = 4401
 EVENT_TYPES = frozenset(("checkin", "checkout", "guests", "void"))
 PIPELINE = 32
 
@@ -44,6 +44,7 @@ async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
     request.app[keys.sockets_key].add(ws)
     site: Site | None = None
     live = request.app[keys.live_key]
+    revocations = request.app[keys.revocations_key]
     try:
         site = await _hello(request, ws)
         if site is None:
@@ -55,13 +56,20 @@ async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
     finally:
         request.app[keys.sockets_key].discard(ws)
         if site is not None:
+            revocations.untrack(site_key(site.id), ws)
             await live.site_connected(site, -1)
             logger.debug("site %s disconnected (close code %s)", site.id, ws.close_code)
     return ws
 
 
 async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None:
-    """Wait for a valid hello; answer welcome, or unauthorized and close 4401."""
+    """Wait for a valid hello; answer welcome, or unauthorized and close 4401.
+
+    The socket is tracked under its site before the welcome, so a token reset closes it
+    (`Revocations`); the caller untracks it once the hello has succeeded.
+    """
+    revocations = request.app[keys.revocations_key]
+    checkins = request.app[keys.checkins_key]
     async for msg in ws:
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return None
@@ -73,16 +81,27 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
         if not isinstance(data, dict) or data.get("type") not in ("hello", *EVENT_TYPES, "batch"):
             await ws.send_str(_error("bad_message", "expected a hello message").decode())
             continue
+        tracked: str | None = None
         try:
             if data.get("type") != "hello":
                 raise Unauthorized("send hello with the site token first")
-            site = await request.app[keys.checkins_key].site_for_token(data.get("token"))
+            asked = revocations.clock()
+            site = await checkins.site_for_token(data.get("token"))
+            tracked = site_key(site.id)
+            revocations.track(tracked, ws)
             session = await request.app[keys.sessions_key].session_for_welcome(site.session_id)
+            if revocations.revoked_since(tracked, asked):
+                # reset while this hello was answered, before the socket was tracked: the
+                # cache has forgotten the site, so this reads the token's row again
+                site = await checkins.site_for_token(data.get("token"))
         except Unauthorized as exc:
+            if tracked is not None:
+                revocations.untrack(tracked, ws)
             # a device with a wrong or reset link; never the token itself
             logger.info("coordinator refused from %s: %s", request.remote, exc.message)
-            await ws.send_str(_error("unauthorized", exc.message).decode())
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
+            if not ws.closed:  # else the revocation has said so already
+                await ws.send_str(_error("unauthorized", exc.message).decode())
+                await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
             return None
         except StoreUnavailable as exc:
             # Close 1013 as a failed commit does, so the device retries after its backoff.
@@ -90,7 +109,12 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
             # device waited for a welcome until its own timeout (10-60 s, however soon the
             # database was back). DEBUG: every device retries while the database is down.
             logger.debug("hello from %s while the store is unavailable: %s", request.remote, exc)
+            if tracked is not None:
+                revocations.untrack(tracked, ws)
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"store unavailable")
+            return None
+        if ws.closed:  # revoked before the welcome
+            revocations.untrack(tracked, ws)
             return None
         await ws.send_str(
             orjson.dumps(
@@ -140,6 +164,8 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
     sender = asyncio.create_task(send_acks())
     try:
         async for msg in ws:
+            if ws.closed:  # closed meanwhile (a token reset): a frame still buffered is dropped
+                break
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 # JSON in a binary frame is read too: some client libraries send bytes so
                 await acks.put((clock(), _dispatch(msg.data, handle)))
