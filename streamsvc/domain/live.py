@@ -4,6 +4,26 @@ A pure structure (no asyncio, no I/O): the web layer feeds it every accepted eve
 own instance and from the bus, and sends `snapshot()` and `take_delta()` to the monitors. It
 never recounts: each event costs O(depth of the unit tree), because check-ins arrive in bursts
 of thousands a second in the half hour before a session starts.
+
+Scoped views (`LiveState.view(root)`): a user whose scope is a unit's subtree, or a monitor
+narrowed to one, sees LIVE restricted to that subtree, read from counters that exist anyway,
+so the check-in path does no work per scope and a view costs O(audience roots) per delta:
+
+- expected and present: the unit counters of the audience subtrees (a scope inside a subtree
+  reads its own unit's; a scope above them sums the roots it holds); expected members whose
+  unit lies outside the subtrees (a make-up session's) are counted apart on their unit's
+  ancestors in the whole tree, as they are few.
+- unexpected: counted on the ancestors of the member's unit. A check-in does not carry its
+  member's unit, so an unexpected member's unit is looked up once by the caller (the hub
+  reads it from the store off the check-in path: `take_unplaced` / `place_members`); until
+  then the member counts in the whole session only. Unexpected check-ins are the rare case,
+  and nothing on the wire, in the events or in the stores had to change.
+- guests: each site's headcount is added on the ancestors of the site's unit; a site with no
+  unit is seen by the whole tree only. `sites` are those whose unit lies in the scope.
+- the per-minute curve counts every check-in of the session and cannot be split by scope
+  without work per check-in: a scoped view sends it empty.
+
+The tree the views use is the one the state was built with (`units`).
 """
 
 from __future__ import annotations
@@ -15,7 +35,7 @@ from typing import Any
 from streamsvc.domain.models import Event, Session, Site, Unit
 from streamsvc.domain.timefmt import format_ts
 
-__all__ = ["LiveState"]
+__all__ = ["Changes", "LiveState", "LiveView"]
 
 _MINUTE = timedelta(minutes=1)
 
@@ -31,6 +51,7 @@ class _SiteLive:
         "id",
         "last_event_at",
         "members",
+        "placed_at",
         "present",
         "site",
     )
@@ -47,6 +68,8 @@ class _SiteLive:
         self.guests_key: tuple[datetime, str] | None = None
         self.connections = 0
         self.last_event_at: datetime | None = None
+        # the unit whose ancestors hold this site's guests in the per-unit counters
+        self.placed_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         site = self.site
@@ -85,6 +108,7 @@ class LiveState:
         self._session_id = session.id
         # the expected set itself is the truth; `session.expected` is the store's count of it
         self._expected = len(expected_units)
+        self._units = units
 
         self._unit_codes: list[str] = []
         self._unit_names: list[str] = []
@@ -93,21 +117,45 @@ class LiveState:
         unit_chains = self._build_units(session.audience, units)
         self._unit_expected = [0] * len(self._unit_codes)
         self._unit_present = [0] * len(self._unit_codes)
+        # numbered depth-first, a unit's subtree is the indexes from its own to `_unit_end`
+        self._unit_index = {code: chain[0] for code, chain in unit_chains.items()}
+        self._unit_end = list(range(1, len(self._unit_codes) + 1))
+        for chain in sorted(unit_chains.values(), reverse=True):
+            if len(chain) > 1:
+                self._unit_end[chain[1]] = max(self._unit_end[chain[1]], self._unit_end[chain[0]])
+        self._roots = [i for i, parent in enumerate(self._unit_parents) if parent is None]
 
         # expected member -> indexes of its unit and that unit's ancestors in the audience
         # subtrees; the tuples are shared by all members of a unit. A member whose unit lies
-        # outside the subtrees (a make-up session's excused members) gets (): counted, no unit.
+        # outside the subtrees (a make-up session's excused members) gets (): counted, no unit
+        # in `units`, and counted apart for the scoped views (`_loose_*`).
         self._chains: dict[str, tuple[int, ...]] = {}
+        self._loose_units: dict[str, str] = {}
+        self._loose_expected_at: dict[str, int] = {}
+        self._loose_present_at: dict[str, int] = {}
         unit_expected = self._unit_expected
         for member, unit in expected_units.items():
             chain = unit_chains.get(unit, ())
             self._chains[member] = chain
             for index in chain:
                 unit_expected[index] += 1
+            if not chain:
+                self._loose_units[member] = unit
+                self._add_up(self._loose_expected_at, unit, 1)
+
+        # unexpected members: their units once known (`place_members`), those counted but not
+        # yet placed, those not yet asked about, and the count on each unit's ancestors
+        self._member_units: dict[str, str] = {}
+        self._unplaced: set[str] = set()
+        self._to_place: set[str] = set()
+        self._unexpected_at: dict[str, int] = {}
+        # guest headcounts on the ancestors of each site's unit
+        self._guests_at: dict[str, int] = {}
 
         self._sites: dict[int, _SiteLive] = {}
         for site in sites:
-            self._sites[site.id] = _SiteLive(site.id, site)
+            entry = self._sites[site.id] = _SiteLive(site.id, site)
+            entry.placed_at = site.unit
 
         # every event id seen -> its counting check-in, or None (any other event, or a
         # check-in that is voided): one dict lookup makes apply idempotent and finds void targets
@@ -183,6 +231,36 @@ class LiveState:
         if entry.site != site:
             entry.site = site
             self._changed_sites.add(entry)
+        if entry.placed_at != site.unit:
+            if entry.guests:
+                self._add_up(self._guests_at, entry.placed_at, -entry.guests)
+                self._add_up(self._guests_at, site.unit, entry.guests)
+                self._totals_changed = True
+            entry.placed_at = site.unit
+
+    def _add_up(self, counters: dict[str, int], unit: str | None, n: int) -> None:
+        """Add `n` to `unit` and each of its ancestors in the whole tree (not on the hot
+        path: for sites' guests, unexpected members and members outside the audience)."""
+        units = self._units
+        steps = len(units)
+        code = unit
+        while code is not None and steps >= 0:
+            counters[code] = counters.get(code, 0) + n
+            found = units.get(code)
+            code = found.parent if found is not None else None
+            steps -= 1  # a cycle in bad data ends the walk
+
+    def _within(self, code: str | None, root: str) -> bool:
+        """Whether `code` is `root` or below it in the whole tree."""
+        units = self._units
+        steps = len(units)
+        while code is not None and steps >= 0:
+            if code == root:
+                return True
+            found = units.get(code)
+            code = found.parent if found is not None else None
+            steps -= 1
+        return False
 
     def set_connected(self, site_id: int, connected: bool) -> None:
         """Count one coordinator device connecting (True) or leaving (False); several devices
@@ -258,6 +336,8 @@ class LiveState:
                 site.guests_key = key
                 if count != site.guests:
                     self._guests += count - site.guests
+                    if site.placed_at is not None:
+                        self._add_up(self._guests_at, site.placed_at, count - site.guests)
                     site.guests = count
                     self._totals_changed = True
                     self._changed_sites.add(site)
@@ -303,12 +383,15 @@ class LiveState:
             chain = self._chains.get(member)
             if chain is None:
                 self._unexpected += 1
+                self._unexpected_in(member)
             else:
                 self._present += 1
                 present = self._unit_present
                 for index in chain:
                     present[index] += 1
                 self._changed_units.update(chain)
+                if not chain:
+                    self._add_up(self._loose_present_at, self._loose_units[member], 1)
 
         curve = self._curve
         curve[minute] = curve.get(minute, 0) + 1
@@ -335,12 +418,15 @@ class LiveState:
             chain = self._chains.get(member)
             if chain is None:
                 self._unexpected -= 1
+                self._unexpected_out(member)
             else:
                 self._present -= 1
                 present = self._unit_present
                 for index in chain:
                     present[index] -= 1
                 self._changed_units.update(chain)
+                if not chain:
+                    self._add_up(self._loose_present_at, self._loose_units[member], -1)
 
         curve = self._curve
         n = curve[minute] - 1
@@ -349,6 +435,49 @@ class LiveState:
         else:
             del curve[minute]
         self._changed_minutes.add(minute)
+
+    # -- unexpected members' units -----------------------------------------------------------
+
+    def _unexpected_in(self, member: str) -> None:
+        unit = self._member_units.get(member)
+        if unit is None:
+            self._unplaced.add(member)
+            self._to_place.add(member)
+        else:
+            self._add_up(self._unexpected_at, unit, 1)
+
+    def _unexpected_out(self, member: str) -> None:
+        if member in self._unplaced:
+            self._unplaced.discard(member)
+            self._to_place.discard(member)
+        else:
+            self._add_up(self._unexpected_at, self._member_units[member], -1)
+
+    def take_unplaced(self) -> list[str]:
+        """The unexpected members counted since the last call whose unit is not known yet:
+        the caller looks them up and hands the answer to `place_members`."""
+        if not self._to_place:
+            return []
+        codes = sorted(self._to_place)
+        self._to_place.clear()
+        return codes
+
+    def retry_unplaced(self, members: Iterable[str]) -> None:
+        """Ask again about members a failed lookup did not place."""
+        self._to_place.update(m for m in members if m in self._unplaced)
+
+    def place_members(self, units: Mapping[str, str]) -> None:
+        """Learn unexpected members' units (member code -> unit code), so the scoped views
+        count them; a member still counted moves from the whole session into its unit."""
+        for member, unit in units.items():
+            if member in self._chains or member in self._member_units:
+                continue
+            self._member_units[member] = unit
+            if member in self._unplaced:
+                self._unplaced.discard(member)
+                self._to_place.discard(member)
+                self._add_up(self._unexpected_at, unit, 1)
+                self._totals_changed = True
 
     # -- output ---------------------------------------------------------------------------
 
@@ -388,26 +517,178 @@ class LiveState:
             "curve": [self._minute_dict(minute) for minute in sorted(self._curve)],
         }
 
-    def take_delta(self) -> dict[str, Any] | None:
-        """What changed since the last call (the totals always, then only the changed sites,
-        units and minutes, a minute whose check-ins were all voided showing 0), or None."""
+    def take_changes(self) -> Changes | None:
+        """What changed since the last call, taken once per flush and shared by the whole
+        session's delta (`delta`) and every scoped view's (`LiveView.delta`); or None."""
         sites = sorted((s for s in self._changed_sites if s.site is not None), key=_site_id)
         units = sorted(self._changed_units)
         minutes = sorted(self._changed_minutes)
-        changed = self._totals_changed or sites or units or minutes
+        totals = self._totals_changed
         self._totals_changed = False
         self._changed_sites.clear()
         self._changed_units.clear()
         self._changed_minutes.clear()
-        if not changed:
+        if not (totals or sites or units or minutes):
+            return None
+        return Changes(
+            totals,
+            [(site, site.as_dict()) for site in sites],
+            [(index, self._unit_dict(index)) for index in units],
+            minutes,
+        )
+
+    def delta(self, changes: Changes | None) -> dict[str, Any] | None:
+        """The whole session's delta for `changes` (the totals always, then only the changed
+        sites, units and minutes, a minute whose check-ins were all voided showing 0)."""
+        if changes is None:
             return None
         return {
             "present": self._present,
             "unexpected": self._unexpected,
             "guests": self._guests,
+            "sites": [entry for _site, entry in changes.sites],
+            "units": [entry for _index, entry in changes.units],
+            "curve": [self._minute_dict(minute) for minute in changes.minutes],
+        }
+
+    def take_delta(self) -> dict[str, Any] | None:
+        """What changed since the last call for the whole session, or None."""
+        return self.delta(self.take_changes())
+
+    def view(self, root: str | None) -> LiveView:
+        """LIVE restricted to the subtree of `root` (None: the whole tree)."""
+        return LiveView(self, root)
+
+
+class Changes:
+    """What changed in one flush: the changed sites and units with their dicts made once."""
+
+    __slots__ = ("minutes", "sites", "totals", "units")
+
+    def __init__(
+        self,
+        totals: bool,
+        sites: list[tuple[_SiteLive, dict[str, Any]]],
+        units: list[tuple[int, dict[str, Any]]],
+        minutes: list[int],
+    ) -> None:
+        self.totals = totals
+        self.sites = sites
+        self.units = units
+        self.minutes = minutes
+
+
+class LiveView:
+    """LIVE of one session restricted to a subtree: made once per (session, scope) that has
+    monitors, it reads the state's counters (O(audience roots) per snapshot or delta) and
+    never adds work to a check-in. `root` None is the whole session, exactly as the state."""
+
+    def __init__(self, state: LiveState, root: str | None) -> None:
+        self.state = state
+        self.root = root
+        self._site_in: dict[str | None, bool] = {}
+        self._ranges: list[tuple[int, int]] = []
+        self._last: tuple[int, int, int] | None = None
+        if root is None:
+            return
+        index = state._unit_index.get(root)
+        if index is not None:
+            self._ranges = [(index, state._unit_end[index])]
+        else:
+            self._ranges = [
+                (r, state._unit_end[r])
+                for r in state._roots
+                if state._within(state._unit_codes[r], root)
+            ]
+        self._last = self._totals()
+
+    def _covers_site(self, site: _SiteLive) -> bool:
+        info = site.site
+        unit = info.unit if info is not None else None
+        found = self._site_in.get(unit)
+        if found is None:
+            assert self.root is not None
+            found = self._site_in[unit] = unit is not None and self.state._within(unit, self.root)
+        return found
+
+    def _covers_unit(self, index: int) -> bool:
+        return any(lo <= index < hi for lo, hi in self._ranges)
+
+    def _counts(self) -> tuple[int, int]:
+        """(expected, present) in the scope."""
+        state, root = self.state, self.root
+        assert root is not None
+        expected = state._loose_expected_at.get(root, 0)
+        present = state._loose_present_at.get(root, 0)
+        for lo, _hi in self._ranges:
+            expected += state._unit_expected[lo]
+            present += state._unit_present[lo]
+        return expected, present
+
+    def _totals(self) -> tuple[int, int, int]:
+        """(present, unexpected, guests) in the scope."""
+        state, root = self.state, self.root
+        assert root is not None
+        return (
+            self._counts()[1],
+            state._unexpected_at.get(root, 0),
+            state._guests_at.get(root, 0),
+        )
+
+    def _unit_dict(self, index: int, entry: dict[str, Any] | None = None) -> dict[str, Any]:
+        entry = entry if entry is not None else self.state._unit_dict(index)
+        if entry["parent"] is not None and any(lo == index for lo, _hi in self._ranges):
+            entry = {**entry, "parent": None}  # the top of the view: its parent is outside
+        return entry
+
+    def snapshot(self) -> dict[str, Any]:
+        """LIVE restricted to the scope (and `curve` empty: see the module's docstring)."""
+        state = self.state
+        if self.root is None:
+            return state.snapshot()
+        sites = sorted(
+            (s for s in state._sites.values() if s.site is not None and self._covers_site(s)),
+            key=_site_id,
+        )
+        expected, present = self._counts()
+        _present, unexpected, guests = self._totals()
+        return {
+            "session": state._session_id,
+            "expected": expected,
+            "present": present,
+            "guests": guests,
             "sites": [site.as_dict() for site in sites],
-            "units": [self._unit_dict(index) for index in units],
-            "curve": [self._minute_dict(minute) for minute in minutes],
+            "unexpected": unexpected,
+            "units": [self._unit_dict(i) for lo, hi in self._ranges for i in range(lo, hi)],
+            "curve": [],
+        }
+
+    def delta(self, changes: Changes | None) -> dict[str, Any] | None:
+        """This scope's delta for one flush's `changes`: None when nothing in it changed."""
+        if self.root is None:
+            return self.state.delta(changes)
+        if changes is None:
+            sites: list[dict[str, Any]] = []
+            units: list[dict[str, Any]] = []
+        else:
+            sites = [entry for site, entry in changes.sites if self._covers_site(site)]
+            units = [
+                self._unit_dict(index, entry)
+                for index, entry in changes.units
+                if self._covers_unit(index)
+            ]
+        totals = self._totals()
+        if not sites and not units and totals == self._last:
+            return None
+        self._last = totals
+        present, unexpected, guests = totals
+        return {
+            "present": present,
+            "unexpected": unexpected,
+            "guests": guests,
+            "sites": sites,
+            "units": units,
+            "curve": [],
         }
 
 
