@@ -99,7 +99,5 @@ async def require_admin(request: web.Request) -> None:
 async def revoke(request: web.Request, revoked: list[str]) -> None:
     """Close what is open with revoked credentials (`site:<id>`, `token:<hash>`), on every
     instance."""
-    key = getattr(keys, "revocations_key", None)
-    revocations = request.app.get(key) if key is not None else None
-    if revocations is not None and revoked:
-        await revocations.revoke(revoked)
+    if revoked:
+        await request.app[keys.revocations_key].revoke(revoked)
