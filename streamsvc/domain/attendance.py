@@ -6,7 +6,7 @@ session is still a 404), then streams the expected members and the events throug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 
 from streamsvc.domain.models import Member, Session, Site, Unit
@@ -40,14 +40,15 @@ class Reconciliation:
         """How many records the pass yields: the expected members and the unexpected ones."""
         return self.session.expected + len(self.unexpected)
 
-    def tally(self) -> SummaryTally:
-        """A tally over the audience subtrees; a make-up session that took its audience from
-        the excused members has no audience units, so it tallies the whole tree instead and
-        `by_unit` keeps only the units with someone expected."""
+    def tally(self, scope: Container[str] | None = None) -> SummaryTally:
+        """A tally over the audience subtrees (only their units in `scope`, when given); a
+        make-up session that took its audience from the excused members has no audience
+        units, so it tallies the whole tree instead and `by_unit` keeps only the units with
+        someone expected."""
         roots = self.session.audience or sorted(
             code for code, unit in self.units.items() if unit.parent is None
         )
-        return SummaryTally(self.units, roots)
+        return SummaryTally(self.units, roots, scope)
 
     def by_unit(self, tally: SummaryTally) -> list[tuple[Unit, Summary]]:
         rows = tally.by_unit()

@@ -23,6 +23,7 @@ __all__ = [
     "Status",
     "Summary",
     "SummaryTally",
+    "in_scope",
     "reconcile",
     "summarize",
     "summarize_by_unit",
@@ -274,6 +275,16 @@ def reconcile(
         member = next(members, None)
 
 
+def in_scope(
+    records: Iterable[AttendanceRecord], units: Container[str]
+) -> Iterator[AttendanceRecord]:
+    """The records of members whose unit is in `units` (a user's scope): what a scoped user
+    sees and counts. A filter on the stream, so the pass keeps its constant memory."""
+    for record in records:
+        if record.unit in units:
+            yield record
+
+
 def _in_code_order(members: Iterable[Member]) -> Iterator[Member]:
     """Pass the members through, refusing a repeat or a step back that would break the join."""
     previous: str | None = None
@@ -328,13 +339,20 @@ class SummaryTally:
 
     Lets an export write the records and then the summaries in one pass over `reconcile`.
     Units are walked up from each record's unit once and the in-audience chain is remembered,
-    so each record costs O(depth).
+    so each record costs O(depth). `only` (a user's scope) keeps the per-unit summary to the
+    units in it; the records themselves are filtered before they reach the tally (`in_scope`).
     """
 
-    def __init__(self, units: Mapping[str, Unit] | None = None, roots: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        units: Mapping[str, Unit] | None = None,
+        roots: Iterable[str] = (),
+        only: Container[str] | None = None,
+    ) -> None:
         self._units: Mapping[str, Unit] = units if units is not None else {}
         self._total = [0] * len(STATUSES)
-        self._order = _depth_first(self._units, roots)
+        order = _depth_first(self._units, roots)
+        self._order = order if only is None else [unit for unit in order if unit.code in only]
         self._counts = {unit.code: [0] * len(STATUSES) for unit in self._order}
         self._chains: dict[str, tuple[list[int], ...]] = {}
 

@@ -9,20 +9,26 @@ session is exported in constant memory. The pass is CPU work, so it runs in a wo
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from streamsvc.domain.attendance import Reconciliation, UnexpectedMembers
-from streamsvc.domain.models import Member, Unit
-from streamsvc.domain.reconcile import AttendanceRecord, Summary, SummaryTally, reconcile
+from streamsvc.domain.models import Member, Session, Unit
+from streamsvc.domain.reconcile import (
+    AttendanceRecord,
+    Summary,
+    SummaryTally,
+    in_scope,
+    reconcile,
+)
 from streamsvc.domain.reports import AbsenceReport, AbsenceTally
 from streamsvc.errors import InvalidInput, NotFound
 from streamsvc.exports import stream_xlsx, write_csv, write_json
 from streamsvc.ports import Store
 from streamsvc.services.worker import LoopBridge, Output, WorkerThreads
 
-__all__ = ["FORMATS", "AttendanceService", "Format"]
+__all__ = ["FORMATS", "AttendanceService", "Format", "ScopeCodes", "Visible"]
 
 Format = Literal["json", "csv", "xlsx"]
 FORMATS: tuple[str, ...] = ("json", "csv", "xlsx")
@@ -31,6 +37,10 @@ FORMATS: tuple[str, ...] = ("json", "csv", "xlsx")
 PROGRESS_STEP = 1000
 
 Progress = Callable[[int], object]
+#: The unit codes a user's scope holds; None is the whole tree (the v1 admin token, the CLI).
+ScopeCodes = frozenset[str] | None
+#: Which of these sessions the caller may see (the policy's answer, asked by the handler).
+Visible = Callable[[list[Session]], Awaitable[list[Session]]]
 Work = Callable[[LoopBridge, Iterator[AttendanceRecord], SummaryTally], object]
 
 
@@ -66,12 +76,15 @@ class AttendanceService:
         fmt: Format,
         out: Output,
         *,
+        scope: ScopeCodes = None,
         progress: Progress | None = None,
     ) -> Summary:
         """Write the records as `fmt` to `out` in one pass; returns the session's SUMMARY.
 
         `out` is a binary file (written from the worker thread) or an object with an async
         `write`, such as a prepared aiohttp StreamResponse (written through the loop).
+        With a `scope`, only members whose unit is in it are written and counted, and the
+        workbook's summary sheet holds only its units.
         """
         if fmt not in FORMATS:
             raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", {"field": "format"})
@@ -89,11 +102,14 @@ class AttendanceService:
                     records, rec.unit_names, lambda: (rec.by_unit(tally), tally.total()), write
                 )
 
-        tally = await self._pass(rec, work, progress)
+        tally = await self._pass(rec, work, progress, scope)
         return tally.total()
 
-    async def summary(self, rec: Reconciliation) -> tuple[list[tuple[Unit, Summary]], Summary]:
-        """Every unit of the audience with its SUMMARY, and the total."""
+    async def summary(
+        self, rec: Reconciliation, *, scope: ScopeCodes = None
+    ) -> tuple[list[tuple[Unit, Summary]], Summary]:
+        """Every unit of the audience (in `scope`) with its SUMMARY, and the total (of the
+        members in `scope`)."""
 
         def work(
             bridge: LoopBridge, records: Iterator[AttendanceRecord], tally: SummaryTally
@@ -101,49 +117,59 @@ class AttendanceService:
             for _ in records:
                 pass
 
-        tally = await self._pass(rec, work, None)
+        tally = await self._pass(rec, work, None, scope)
         return rec.by_unit(tally), tally.total()
 
-    async def records(self, rec: Reconciliation) -> list[AttendanceRecord]:
-        """Every record, in memory: for tests and small sessions, not for exports."""
+    async def records(
+        self, rec: Reconciliation, *, scope: ScopeCodes = None
+    ) -> list[AttendanceRecord]:
+        """Every record (in `scope`), in memory: for tests and small sessions, not for exports."""
         found: list[AttendanceRecord] = []
-        await self._pass(rec, lambda bridge, records, tally: found.extend(records), None)
+        await self._pass(rec, lambda bridge, records, tally: found.extend(records), None, scope)
         return found
 
     async def absences(
-        self, start: datetime, end: datetime, *, progress: Progress | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        scope: ScopeCodes = None,
+        visible: Visible | None = None,
+        progress: Progress | None = None,
     ) -> AbsenceReport:
         """The members absent at the closed sessions starting in [start, end), by code.
 
         Each session is reconciled exactly as for its export, so the report cannot disagree
         with the attendance sheets. Open sessions are left out: until the close, `absent`
-        only means not yet seen.
+        only means not yet seen. A scoped caller gets only the sessions `visible` keeps (a
+        hidden session's id must not show up in the report) and only the members in `scope`.
         """
-        sessions = sorted(
-            (
-                s
-                for s in await self.store.list_sessions()
-                if s.state == "closed" and start <= s.starts_at < end
-            ),
-            key=lambda s: (s.starts_at, s.id),
-        )
+        closed = [
+            s
+            for s in await self.store.list_sessions()
+            if s.state == "closed" and start <= s.starts_at < end
+        ]
+        if visible is not None:
+            closed = await visible(closed)
+        sessions = sorted(closed, key=lambda s: (s.starts_at, s.id))
         absences = AbsenceTally()
 
         def collect(session_id: int) -> Work:
             return lambda bridge, records, tally: absences.add_session(session_id, records)
 
         for session in sessions:
-            await self._pass(await self.load(session.id), collect(session.id), progress)
+            await self._pass(await self.load(session.id), collect(session.id), progress, scope)
         return absences.report(start, end)
 
     async def _pass(
-        self, rec: Reconciliation, work: Work, progress: Progress | None
+        self, rec: Reconciliation, work: Work, progress: Progress | None, scope: ScopeCodes
     ) -> SummaryTally:
-        """Run `work` over the reconciled records in a worker thread; returns the tally."""
+        """Run `work` over the reconciled records (of the members in `scope`) in a worker
+        thread; returns the tally of those records."""
         session_id = rec.session.id
         members = self.store.iter_expected_members(session_id)
         events = self.store.iter_events(session_id, by_member=True)
-        tally = rec.tally()
+        tally = rec.tally(scope)
 
         def run(bridge: LoopBridge) -> None:
             records = reconcile(
@@ -155,6 +181,10 @@ class AttendanceService:
                 rec.made_up,
                 UnexpectedMembers(rec.unexpected, lambda code: bridge.call(self._member(code))),
             )
+            if scope is not None:
+                # Every member is still reconciled (a member out of scope who checked in
+                # must not turn up as unexpected); only the records leaving the pass are cut.
+                records = in_scope(records, scope)
             work(bridge, _counted(records, tally, progress), tally)
 
         try:
