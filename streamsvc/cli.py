@@ -1,4 +1,4 @@
-"""The `streamsvc` command: serve, migrate, import (and more as they come).
+"""The `streamsvc` command: serve, migrate, import, export, report, backup, user, audit.
 
 Only this module configures logging. Bad arguments end in one clear line and exit 2.
 """
@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from streamsvc import __version__, backup, cli_export, logs
+from streamsvc import __version__, backup, cli_audit, cli_export, cli_users, logs
 from streamsvc.cliparse import OneLineParser
 from streamsvc.config import Settings
+from streamsvc.domain.policy import Caller
 from streamsvc.errors import ImportRejected, StreamsvcError
 from streamsvc.progress import Progress
 
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--database", help=helps["database"])
     cli_export.add_parsers(sub, helps)
     backup.add_parser(sub, helps)
+    cli_users.add_parser(sub, helps)
+    cli_audit.add_parser(sub, helps)
     return root
 
 
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_export.run(args)
         if args.command == "backup":
             return backup.run(args)
+        if args.command in cli_users.COMMANDS:
+            return cli_users.run(args)
+        if args.command in cli_audit.COMMANDS:
+            return cli_audit.run(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "migrate":
@@ -212,10 +219,10 @@ async def _import(args: argparse.Namespace) -> int:
     store = await _open(args)
     try:
         roster = RosterService(store)
-        result = await roster.import_units(units)
+        result = await roster.import_units(Caller.operator(), units)
         print(f"units: {result['created']} created, {result['updated']} updated")
         if members:
-            result = await roster.import_members(members)
+            result = await roster.import_members(Caller.operator(), members)
             print(f"members: {result['created']} created, {result['updated']} updated")
     finally:
         await store.close()
