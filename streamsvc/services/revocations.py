@@ -23,6 +23,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Protocol
 
 import orjson
@@ -113,17 +114,18 @@ class Revocations:
         self.on_revoked: list[OnRevoked] = []
         self._sockets: dict[str, weakref.WeakSet[Revocable]] = {}
         self._revoked_at: dict[str, float] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: dict[Revocable, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         await self.bus.start(self._on_message)
 
     async def stop(self) -> None:
         await self.bus.stop()
-        for task in list(self._closing):
+        tasks = list(self._closing.values())
+        for task in tasks:
             task.cancel()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def track(self, key: str, ws: Revocable) -> None:
         """Close `ws` when `key` is revoked (held weakly; `untrack` it in the handler's finally)."""
@@ -136,6 +138,17 @@ class Revocations:
         sockets.discard(ws)
         if not sockets:
             del self._sockets[key]
+
+    async def settle(self, ws: Revocable) -> None:
+        """Wait until a revocation has finished closing `ws`, if one is closing it.
+
+        A handler calls it before it returns: aiohttp drops the connection when the handler
+        returns, and a close still waiting for the client's reply would then reach the client
+        as 1006 instead of 4401.
+        """
+        task = self._closing.get(ws)
+        if task is not None:
+            await asyncio.wait([task])
 
     def tracked(self, key: str) -> int:
         """Open sockets tracked under `key` (for tests and metrics)."""
@@ -189,14 +202,19 @@ class Revocations:
             self._revoked_at[key] = now
             sockets = self._sockets.pop(key, None)
             for ws in list(sockets or ()):
+                if ws in self._closing:
+                    continue
                 task = asyncio.create_task(_close(ws, payload), name="revocation-close")
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._closing[ws] = task
+                task.add_done_callback(partial(self._closed, ws))
         for hook in self.on_revoked:
             try:
                 hook(keys)
             except Exception:
                 logger.exception("a revocation hook failed")
+
+    def _closed(self, ws: Revocable, _task: asyncio.Task[None]) -> None:
+        self._closing.pop(ws, None)
 
     def _forget_old(self, now: float) -> None:
         if self._revoked_at:

@@ -58,6 +58,8 @@ async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
         if site is not None:
             revocations.untrack(site_key(site.id), ws)
             await live.site_connected(site, -1)
+        await revocations.settle(ws)  # a token reset closing it: let the close finish
+        if site is not None:
             logger.debug("site %s disconnected (close code %s)", site.id, ws.close_code)
     return ws
 

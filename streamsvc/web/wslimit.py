@@ -7,6 +7,12 @@ in the client's receive buffer: the client then sees "connection reset" instead 
 Here the connection is half-closed after the close frame instead (a FIN follows it), the rest
 of what the client sends is read and dropped, and the socket is closed once the client has
 closed its side, or after `LINGER` seconds at most.
+
+A revoked token's close (4401, `services.revocations`) comes from another task while the
+handler is reading. aiohttp then closes the connection right after the close frame, without
+waiting for the client's close frame: a coordinator still sending check-ins got a reset, and
+aiohttp's client, whose reply failed, reported 1006. Here the connection stays open until the
+client's close frame arrives (what is read meanwhile is dropped), `LINGER` seconds at most.
 """
 
 from __future__ import annotations
@@ -14,8 +20,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_websocket import WebSocketError
+from aiohttp.streams import EofStream
+
+from streamsvc.services.revocations import CLOSE_UNAUTHORIZED
 
 __all__ = ["LINGER", "FrameLimitedWebSocket"]
 
@@ -31,6 +41,7 @@ class FrameLimitedWebSocket(web.WebSocketResponse):
         super().__init__(**kwargs)
         self._limit_transport: asyncio.Transport | None = None
         self._lingering = False
+        self._awaiting_reply = False
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         writer = await super().prepare(request)
@@ -40,6 +51,9 @@ class FrameLimitedWebSocket(web.WebSocketResponse):
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
+        # `_waiting`: aiohttp's own flag for a receive() running in another task
+        if code == CLOSE_UNAUTHORIZED and self._waiting and not self.closed:
+            return await self._close_awaiting_reply(code, message, drain)
         if code != WSCloseCode.MESSAGE_TOO_BIG or self._lingering:
             return await super().close(code=code, message=message, drain=drain)
         self._lingering = True
@@ -47,7 +61,26 @@ class FrameLimitedWebSocket(web.WebSocketResponse):
         await self._linger()
         return closed
 
+    async def _close_awaiting_reply(self, code: int, message: bytes, drain: bool) -> bool:
+        self._awaiting_reply = True
+        try:
+            closed = await super().close(code=code, message=message, drain=drain)
+        finally:
+            self._awaiting_reply = False
+        reader = self._reader
+        if reader is not None:
+            try:
+                async with asyncio.timeout(LINGER):
+                    while (await reader.read()).type is not WSMsgType.CLOSE:
+                        pass
+            except (TimeoutError, EofStream, WebSocketError, OSError):
+                pass  # gone, or silent: closed below all the same
+        super()._close_transport()
+        return closed
+
     def _close_transport(self) -> None:
+        if self._awaiting_reply:  # closed once the client's close frame is read
+            return
         # aiohttp closes the socket right after the close frame; while lingering, only our
         # side is closed, so the bytes the client is still sending are read, not reset
         transport = self._limit_transport
