@@ -5,8 +5,13 @@
 - A session's state is built from the store the first time someone watches it, so a restart
   shows the same numbers; `LiveState.apply` is idempotent, so events applied while the build
   runs, or coming back over the bus, count once.
-- At most every `FLUSH_INTERVAL`, each session that has a listener gets one delta, serialised
-  once: the listener (the web fan-out) hands the same bytes to all of the session's monitors.
+- At most every `FLUSH_INTERVAL`, the changes of each watched session are taken once, and
+  each (session, scope) that has a listener gets one delta from them, serialised once: the
+  listener (the web fan-out) hands the same bytes to all of that scope's monitors. A scope is
+  the root unit of a subtree (None: the whole tree); its delta is read from the state's
+  counters (`LiveState.view`), so a check-in costs nothing per scope or per monitor.
+- An unexpected member's unit, which the scoped views need and a check-in does not carry, is
+  read from the store at the next flush (`LiveState.take_unplaced`), off the check-in path.
 - Coordinator connections are counted per instance in a `ConnectionRegistry` and shared on the
   bus with a heartbeat, so a crashed instance's sites drop to "not connected" after
   `CONN_EXPIRY` seconds.
@@ -30,7 +35,7 @@ import orjson
 
 from streamsvc.bus import codec
 from streamsvc.domain.connections import ConnectionRegistry
-from streamsvc.domain.live import LiveState
+from streamsvc.domain.live import LiveState, LiveView
 from streamsvc.domain.models import Event, Site
 from streamsvc.errors import NotFound, StreamsvcError
 from streamsvc.ports import Bus, Store
@@ -44,19 +49,31 @@ FLUSH_INTERVAL = 0.25  # the contract: at most four deltas a second
 #: Seconds between two full reports of this instance's connections to the others.
 HEARTBEAT = 5.0
 
-#: Takes a session's delta message (`{"type": "delta", "seq", ...}` as JSON bytes), once per
-#: delta whatever the number of monitors; the hub waits for it before the next session's.
+#: Takes a (session, scope)'s delta message (`{"type": "delta", "seq", ...}` as JSON bytes),
+#: once per delta whatever the number of monitors; the hub waits for it before the next one.
 DeltaListener = Callable[[bytes], Awaitable[None]]
 
 
+class _Group:
+    """The monitors of one scope of a session, as the hub sees them: one view, one numbering
+    of deltas, one listener."""
+
+    __slots__ = ("listener", "seq", "view")
+
+    def __init__(self, view: LiveView) -> None:
+        self.view = view
+        self.seq = 0
+        self.listener: DeltaListener | None = None
+
+
 class _Watched:
-    __slots__ = ("listener", "ready", "seq", "site_ids", "state")
+    __slots__ = ("groups", "ready", "site_ids", "state")
 
     def __init__(self, state: LiveState, site_ids: set[int]) -> None:
         self.state = state
         self.site_ids = site_ids
-        self.seq = 0
-        self.listener: DeltaListener | None = None
+        # scope root (None: the whole tree) -> its group, while it has a listener
+        self.groups: dict[str | None, _Group] = {}
         self.ready = asyncio.Event()
 
 
@@ -148,6 +165,7 @@ class LiveHub:
         # may see some of them again, which apply ignores
         self._sessions[session_id] = entry
         await self._scan(entry, session_id)
+        await self._place(entry, entry.state.take_unplaced())
         self._refresh_connections(entry)
         entry.state.take_delta()
         entry.ready.set()
@@ -216,24 +234,42 @@ class LiveHub:
         live state rather than by reading every event of the session again."""
         return (await self._watched(site.session_id)).state.site_presence(site.id)
 
-    async def snapshot(self, session_id: int) -> dict[str, Any]:
-        return (await self._watched(session_id)).state.snapshot()
+    async def snapshot(self, session_id: int, scope: str | None = None) -> dict[str, Any]:
+        """LIVE of the session, restricted to the subtree of `scope` (None: the whole tree)."""
+        state = (await self._watched(session_id)).state
+        return state.snapshot() if scope is None else state.view(scope).snapshot()
 
-    def snapshot_message(self, session_id: int) -> bytes:
-        """A watched session's `{"type": "snapshot", "seq", "live"}` message, numbered after
-        the last delta handed to its listener, so that the next delta follows it."""
+    def snapshot_message(self, session_id: int, scope: str | None = None) -> bytes:
+        """A watched session's `{"type": "snapshot", "seq", "live"}` message for a scope,
+        numbered after the last delta handed to that scope's listener, so that the next delta
+        follows it."""
+        entry = self._ready(session_id)
+        group = entry.groups.get(scope)
+        if group is None:
+            seq, view = 0, entry.state.view(scope)
+        else:
+            seq, view = group.seq, group.view
+        return orjson.dumps({"type": "snapshot", "seq": seq, "live": view.snapshot()})
+
+    def listen(
+        self, session_id: int, listener: DeltaListener | None, scope: str | None = None
+    ) -> None:
+        """Give a watched session's deltas for a scope to `listener` (one per scope; None:
+        nobody watches that scope, and its changes only wait for the next snapshot)."""
+        entry = self._ready(session_id)
+        if listener is None:
+            entry.groups.pop(scope, None)
+            return
+        group = entry.groups.get(scope)
+        if group is None:
+            group = entry.groups[scope] = _Group(entry.state.view(scope))
+        group.listener = listener
+
+    def _ready(self, session_id: int) -> _Watched:
         entry = self._sessions.get(session_id)
         if entry is None or not entry.ready.is_set():
             raise NotFound(f"session {session_id} is not watched")
-        return orjson.dumps({"type": "snapshot", "seq": entry.seq, "live": entry.state.snapshot()})
-
-    def listen(self, session_id: int, listener: DeltaListener | None) -> None:
-        """Give a watched session's deltas to `listener` (one per session; None: nobody is
-        watching, and changes only wait for the next snapshot)."""
-        entry = self._sessions.get(session_id)
-        if entry is None or not entry.ready.is_set():
-            raise NotFound(f"session {session_id} is not watched")
-        entry.listener = listener
+        return entry
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -310,7 +346,8 @@ class LiveHub:
         self._dirty.set()
 
     async def _flusher(self) -> None:
-        """Hand each watched session's delta to its listener, at most every FLUSH_INTERVAL."""
+        """Hand each watched session's deltas to its listeners, one per scope watched, at
+        most every FLUSH_INTERVAL."""
         loop = asyncio.get_running_loop()
         while True:
             await self._dirty.wait()
@@ -319,19 +356,48 @@ class LiveHub:
             for session_id, entry in list(self._sessions.items()):
                 if not entry.ready.is_set():
                     continue
-                delta = entry.state.take_delta()
-                listener = entry.listener
-                if delta is None or listener is None:
+                state = entry.state
+                unplaced = state.take_unplaced()
+                if unplaced:
+                    self._spawn(self._place(entry, unplaced))
+                changes = state.take_changes()
+                if changes is None:
                     continue
-                entry.seq += 1
-                try:
-                    await listener(orjson.dumps({"type": "delta", "seq": entry.seq, **delta}))
-                except Exception:
-                    # one session's fan-out failing must not stop every session's counts
-                    logger.exception("live fan-out of session %s failed", session_id)
+                for scope, group in list(entry.groups.items()):
+                    listener = group.listener
+                    delta = group.view.delta(changes)
+                    if delta is None or listener is None:
+                        continue
+                    group.seq += 1
+                    try:
+                        await listener(orjson.dumps({"type": "delta", "seq": group.seq, **delta}))
+                    except Exception:
+                        # one scope's fan-out failing must not stop every session's counts
+                        logger.exception(
+                            "live fan-out of session %s (%s) failed", session_id, scope
+                        )
             self.flushes += 1
             # A steady cadence: the time the fan-out took counts towards the interval.
             await asyncio.sleep(max(0.0, FLUSH_INTERVAL - (loop.time() - started)))
+
+    async def _place(self, entry: _Watched, members: list[str]) -> None:
+        """Tell the state the units of unexpected members, for the scoped views."""
+        if not members:
+            return
+        try:
+            found = await self.store.get_members(members)
+        except Exception:
+            # a background lookup: the next flush asks again
+            logger.exception("reading the units of %d unexpected members failed", len(members))
+            entry.state.retry_unplaced(members)
+            return
+        entry.state.place_members({code: member.unit for code, member in found.items()})
+        self._dirty.set()
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _publisher(self) -> None:
         while True:

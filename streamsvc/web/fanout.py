@@ -1,9 +1,11 @@
 """The live fan-out: each session's delta, framed once, to every monitor watching it here.
 
-The hub hands over one delta per watched session and flush (`LiveHub.listen`, one listener
-per session, never one per monitor). It becomes one `Outgoing`, framed at most once per
-encoding, and is offered to the session's monitors in slices of `FANOUT_SLICE`, with a turn of
-the event loop between slices so that acks and check-ins go on meanwhile. A monitor that keeps
+Monitors are grouped by (session, scope): a scope is the root unit of the subtree a monitor
+sees (its user's unit, or the `unit` of its hello; None for the whole tree). The hub hands
+over one delta per group and flush (`LiveHub.listen`, one listener per group, never one per
+monitor). It becomes one `Outgoing`, framed at most once per encoding, and is offered to the
+group's monitors in slices of `FANOUT_SLICE`, with a turn of the event loop between slices so
+that acks and check-ins go on meanwhile. A monitor that keeps
 up takes the fast path (the shared frame straight into its socket); one that falls behind
 queues, and past `MONITOR_QUEUE` messages skips to a fresh snapshot: a slow organizer is never
 waited on.
@@ -102,29 +104,33 @@ class Monitor:
 
 
 class Fanout:
-    """The monitors of each session watched on this instance; the hub's listener for each."""
+    """The monitors of each (session, scope) watched on this instance; the hub's listener
+    for each."""
 
     def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
-        self._monitors: dict[int, set[Monitor]] = {}
+        self._monitors: dict[tuple[int, str | None], set[Monitor]] = {}
         # the counts of monitors gone, so that `counts` covers this instance's whole life
         self._gone_skipped = 0
         self._gone_snapshots = 0
 
-    async def subscribe(self, session_id: int, monitor: Monitor) -> bytes:
-        """Add a monitor; returns the snapshot to send it first, which the next delta it is
-        offered follows (`NotFound` for an unknown session)."""
+    async def subscribe(self, session_id: int, monitor: Monitor, scope: str | None = None) -> bytes:
+        """Add a monitor of the subtree of `scope` (None: the whole tree); returns the
+        snapshot to send it first, which the next delta it is offered follows (`NotFound`
+        for an unknown session)."""
         await self.hub.watch(session_id)
         # nothing awaited from here on: no delta can fall between the snapshot and the set
-        monitors = self._monitors.get(session_id)
+        key = (session_id, scope)
+        monitors = self._monitors.get(key)
         if monitors is None:
-            monitors = self._monitors[session_id] = set()
-            self.hub.listen(session_id, functools.partial(deliver, monitors))
+            monitors = self._monitors[key] = set()
+            self.hub.listen(session_id, functools.partial(deliver, monitors), scope)
         monitors.add(monitor)
-        return self.hub.snapshot_message(session_id)
+        return self.hub.snapshot_message(session_id, scope)
 
-    def unsubscribe(self, session_id: int, monitor: Monitor) -> None:
-        monitors = self._monitors.get(session_id)
+    def unsubscribe(self, session_id: int, monitor: Monitor, scope: str | None = None) -> None:
+        key = (session_id, scope)
+        monitors = self._monitors.get(key)
         if monitors is None:
             return
         if monitor in monitors:
@@ -132,8 +138,8 @@ class Fanout:
             self._gone_skipped += monitor.skipped
             self._gone_snapshots += monitor.snapshots
         if not monitors:
-            del self._monitors[session_id]
-            self.hub.listen(session_id, None)
+            del self._monitors[key]
+            self.hub.listen(session_id, None, scope)
 
     def counts(self) -> tuple[int, int, int]:
         """(monitors connected, times a monitor fell behind and skipped to a snapshot, fresh
@@ -147,13 +153,13 @@ class Fanout:
                 snapshots += monitor.snapshots
         return connected, skipped, snapshots - skipped
 
-    def snapshot(self, session_id: int) -> bytes:
+    def snapshot(self, session_id: int, scope: str | None = None) -> bytes:
         """A fresh snapshot message for a monitor that resynchronises."""
-        return self.hub.snapshot_message(session_id)
+        return self.hub.snapshot_message(session_id, scope)
 
 
 async def deliver(monitors: set[Monitor], data: bytes) -> None:
-    """Offer one delta to every monitor of its session, framed once for all of them."""
+    """Offer one delta to every monitor of its group, framed once for all of them."""
     outgoing = Outgoing(data)
     for i, monitor in enumerate(tuple(monitors), 1):
         monitor.offer(data, outgoing)

@@ -3,6 +3,11 @@
 After the hello, the monitor gets a snapshot and then deltas through the fan-out
 (`web.fanout`); it may ask for a `resync` at any time. Each monitor has its own bounded queue
 and sender, so a slow one only ever falls behind itself (and then skips to a fresh snapshot).
+
+Who may watch is the policy's (`AccessService`): a user's sign-in token or the admin token;
+LIVE is restricted to the caller's scope, or to the subtree of the hello's `unit` inside it.
+A session out of sight answers exactly as an unknown one. A user's socket is tracked by its
+sign-in token, so a sign-out or a deactivation on any instance closes it (4401).
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ import asyncio
 import contextlib
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
-from streamsvc.errors import NotFound
-from streamsvc.services.tokens import token_matches
+from streamsvc.domain.policy import Caller
+from streamsvc.errors import Forbidden, NotFound, StoreUnavailable, Unauthorized
+from streamsvc.services.revocations import CLOSE_UNAUTHORIZED, token_key
 from streamsvc.web import keys
-from streamsvc.web.auth import require_admin
+from streamsvc.web.auth import client_address, principal
 from streamsvc.web.fanout import Monitor, SocketWriter
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.params import session_id_param
@@ -24,7 +30,7 @@ from streamsvc.web.wslimit import FrameLimitedWebSocket
 
 __all__ = ["live_http", "monitor_ws"]
 
-CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME = 64 * 1024
 
@@ -34,8 +40,15 @@ def _error(code: str, message: str) -> str:
 
 
 async def live_http(request: web.Request) -> web.Response:
-    await require_admin(request)
-    return json_response(await request.app[keys.live_key].snapshot(session_id_param(request)))
+    """LIVE over HTTP, restricted to the caller's scope or to `?unit=CODE` inside it."""
+    session_id = session_id_param(request)
+    unit = request.query.get("unit") or None
+    who = await principal(request)
+    caller = await request.app[keys.access_key].caller(who, client_address(request), unit=unit)
+    caller.allow("viewer")
+    await request.app[keys.access_key].session(caller, session_id)
+    live = request.app[keys.live_key]
+    return json_response(await live.snapshot(session_id, caller.scope.root))
 
 
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
@@ -44,17 +57,29 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
     ws = FrameLimitedWebSocket(max_msg_size=MAX_FRAME, heartbeat=30, compress=True)
     await ws.prepare(request)
     request.app[keys.sockets_key].add(ws)
+    revocations = request.app[keys.revocations_key]
+    tracked: str | None = None
     try:
-        session_id = await _hello(request, ws)
-        if session_id is None:
+        hello = await _hello(request, ws)
+        if hello is None:
             return ws
-        await _watch(request, ws, session_id)
+        session_id, caller, tracked = hello
+        await _watch(request, ws, session_id, caller.scope.root)
     finally:
         request.app[keys.sockets_key].discard(ws)
+        if tracked is not None:
+            revocations.untrack(tracked, ws)
+        await revocations.settle(ws)  # a sign-out closing it: let the close finish
     return ws
 
 
-async def _hello(request: web.Request, ws: web.WebSocketResponse) -> int | None:
+async def _hello(
+    request: web.Request, ws: web.WebSocketResponse
+) -> tuple[int, Caller, str | None] | None:
+    """Wait for a valid hello: (session id, caller, the revocation key the socket is tracked
+    under), or None once the socket is closed with the error's code."""
+    app = request.app
+    revocations = app[keys.revocations_key]
     async for msg in ws:
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             return None  # JSON in a binary frame is read too, as on /ws/checkin
@@ -66,35 +91,70 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> int | None:
         if not isinstance(data, dict) or data.get("type") not in ("hello", "resync"):
             await ws.send_str(_error("bad_message", "expected a hello message"))
             continue
-        token = data.get("token")
-        if (
-            data.get("type") != "hello"
-            or not isinstance(token, str)
-            or not token_matches(token, request.app[keys.admin_hash_key])
-        ):
-            await ws.send_str(_error("unauthorized", "send hello with the admin token"))
-            await ws.close(code=CLOSE_UNAUTHORIZED, message=b"unauthorized")
-            return None
         session_id = data.get("session")
-        if not isinstance(session_id, int) or isinstance(session_id, bool):
-            await ws.send_str(_error("bad_message", "hello needs the session id (an integer)"))
-            continue
+        unit = data.get("unit")
+        token = data.get("token")
+        tracked: str | None = None
         try:
-            await request.app[keys.live_key].watch(session_id)
-        except NotFound as exc:
-            await ws.send_str(_error("not_found", exc.message))
-            await ws.close(code=CLOSE_NOT_FOUND, message=b"unknown session")
+            if data.get("type") != "hello" or not isinstance(token, str):
+                raise Unauthorized("send hello with a sign-in token or the admin token")
+            asked = revocations.clock()
+            who = await app[keys.accounts_key].principal(token)
+            if who.site_id is not None:
+                raise Unauthorized("a site token is for check-ins; sign in to watch")
+            if not isinstance(session_id, int) or isinstance(session_id, bool):
+                await ws.send_str(_error("bad_message", "hello needs the session id (an integer)"))
+                continue
+            if unit is not None and not isinstance(unit, str):
+                await ws.send_str(_error("bad_message", "unit is a unit code (a string)"))
+                continue
+            if who.token_hash is not None:
+                tracked = token_key(who.token_hash)
+                revocations.track(tracked, ws)
+            caller = await app[keys.access_key].caller(who, client_address(request), unit=unit)
+            caller.allow("viewer")
+            await app[keys.access_key].session(caller, session_id)
+            await app[keys.live_key].watch(session_id)
+            if tracked is not None and revocations.revoked_since(tracked, asked):
+                raise Unauthorized("this sign-in has ended; sign in again")
+        except (Unauthorized, Forbidden, NotFound) as exc:
+            if tracked is not None:
+                revocations.untrack(tracked, ws)
+            if not ws.closed:  # else a revocation has said so already
+                code, close = _refusal(exc)
+                await ws.send_str(_error(code, exc.message))
+                await ws.close(code=close, message=code.encode())
             return None
-        return session_id
+        except StoreUnavailable:
+            # as on /ws/checkin: the client comes back after its backoff
+            if tracked is not None:
+                revocations.untrack(tracked, ws)
+            await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
+            return None
+        return session_id, caller, tracked
     return None
 
 
-async def _watch(request: web.Request, ws: web.WebSocketResponse, session_id: int) -> None:
+def _refusal(exc: Unauthorized | Forbidden | NotFound) -> tuple[str, int]:
+    """(error code, close code) of a refused hello: the contract's three, whatever the
+    policy's own code (an unknown or hidden session is `not_found`)."""
+    if isinstance(exc, Forbidden):
+        return "forbidden", CLOSE_FORBIDDEN
+    if isinstance(exc, NotFound):
+        return "not_found", CLOSE_NOT_FOUND
+    return "unauthorized", CLOSE_UNAUTHORIZED
+
+
+async def _watch(
+    request: web.Request, ws: web.WebSocketResponse, session_id: int, scope: str | None
+) -> None:
     fanout = request.app[keys.fanout_key]
     writer = SocketWriter(ws, request.transport)
     monitor = Monitor(writer.write_now)
-    first = await fanout.subscribe(session_id, monitor)
-    task = asyncio.create_task(monitor.run(first, writer.send, lambda: fanout.snapshot(session_id)))
+    first = await fanout.subscribe(session_id, monitor, scope)
+    task = asyncio.create_task(
+        monitor.run(first, writer.send, lambda: fanout.snapshot(session_id, scope))
+    )
     try:
         async for msg in ws:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
@@ -111,7 +171,7 @@ async def _watch(request: web.Request, ws: web.WebSocketResponse, session_id: in
             if task.done():
                 break
     finally:
-        fanout.unsubscribe(session_id, monitor)
+        fanout.unsubscribe(session_id, monitor, scope)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
