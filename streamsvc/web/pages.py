@@ -3,10 +3,14 @@
 An HTML file holds the placeholder `__LABELS__` (inside a `<script type="application/json"
 id="labels">` element); it is replaced with the JSON of `labels.LABELS`, so every label lives
 in one Python module and a page needs no extra request to get them.
+
+The organizer's pages share their sign-in form and the bar saying who is signed in: a line
+`<!--include NAME-->` is replaced with the file `static/NAME`, written once for all of them.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -19,12 +23,15 @@ __all__ = ["STATIC", "render", "routes"]
 
 STATIC = Path(__file__).parent / "static"
 routes = web.RouteTableDef()
+INCLUDE = re.compile(rb"<!--include ([\w.-]+)-->")
 
 
 @cache
 def render(name: str) -> bytes:
     """The page `static/<name>` with the labels filled in (cached: the files do not change)."""
-    html = (STATIC / name).read_bytes()
+    html = INCLUDE.sub(
+        lambda m: (STATIC / m[1].decode()).read_bytes(), (STATIC / name).read_bytes()
+    )
     labels = orjson.dumps(LABELS).replace(b"</", b"<\\/")
     return html.replace(b"__LABELS__", labels)
 
@@ -48,6 +55,18 @@ async def sessions_page(request: web.Request) -> web.Response:
 async def session_page(request: web.Request) -> web.Response:
     """One session: live dashboard, sites, excuses, closing and attendance (organizers)."""
     return page("session.html")
+
+
+@routes.get("/users")
+async def users_page(request: web.Request) -> web.Response:
+    """The users in the admin's scope: create one, change a role, unit, state or password."""
+    return page("users.html")
+
+
+@routes.get("/audit")
+async def audit_page(request: web.Request) -> web.Response:
+    """The audit log of the admin's scope, filtered, with its CSV download."""
+    return page("audit.html")
 
 
 @routes.get("/checkin")

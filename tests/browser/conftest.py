@@ -89,6 +89,15 @@ class BrowserErrors:
         assert not self.errors, "errors in the browser:\n" + "\n".join(self.errors)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test (`item.rep_call`), so that a fixture's teardown
+    can tell a failed test and leave a screenshot of it."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
 @pytest.fixture
 def artifacts_dir() -> Path:
     """Where screenshots go; printed so that a CI log points at them."""

@@ -1,10 +1,10 @@
-// Shared by the organizer's pages: their labels, the admin token, API calls, sign-in, the unit
-// tree. The helpers the check-in page uses too live in the common-*.js modules.
+// Shared by the organizer's pages: their labels, the bearer token, API calls, sign-in and who
+// is signed in, the unit tree. The helpers the check-in page uses too live in the common-*.js modules.
 
-import { $, show } from "./common-dom.js";
+import { $, el, show } from "./common-dom.js";
 import { labelsFor } from "./common-labels.js";
 
-const TOKEN_KEY = "streamsvc.admin_token";
+const TOKEN_KEY = "streamsvc.token";
 const REASON_KEY = "streamsvc.signin_reason"; // why the sign-in form is back, across a reload
 
 /** The organizer's labels (then common ones): `t(key, vars)`, `hasLabel`, `applyLabels`. */
@@ -17,13 +17,17 @@ export function message(node, text, kind = "") {
   node.hidden = !text;
 }
 
-// -- the admin token: sessionStorage, or a #token= fragment taken once from the address ------
+// -- the bearer token: sessionStorage, or a #token= fragment taken once from the address ------
+// A token is a signed-in user's (from the login form) or the v1 admin token (pasted, or a
+// #token= link); the two sign out differently and come back to different forms.
+
+const KIND_KEY = "streamsvc.token_kind"; // "user" or "admin"
 
 export function takeTokenFromHash() {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("token");
   if (token) {
-    setToken(token);
+    setToken(token, "admin");
     params.delete("token");
     const rest = params.toString();
     history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
@@ -34,36 +38,58 @@ export function getToken() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
 }
 
-export function setToken(token) {
-  sessionStorage.setItem(TOKEN_KEY, token.trim());
+export function tokenKind() {
+  return sessionStorage.getItem(KIND_KEY) || "admin";
 }
 
+export function setToken(token, kind = "admin") {
+  sessionStorage.setItem(TOKEN_KEY, token.trim());
+  sessionStorage.setItem(KIND_KEY, kind);
+}
+
+/** Forget the token; `reason` (a label key) is shown on the sign-in form after a reload. */
 export function clearToken(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
   if (reason) sessionStorage.setItem(REASON_KEY, reason);
 }
 
+/** The token stopped working mid-page (expired, revoked, deactivated): back to the form. */
+export function signInAgain() {
+  clearToken(tokenKind() === "user" ? "session_ended" : "token_rejected");
+  location.reload();
+}
+
 // -- the API -------------------------------------------------------------------------------
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, retryAfter = null) {
     super(detail || code);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
 }
 
 /** What to tell a person about a failed call: our label for its code, else the server's words. */
 export function explain(error) {
   if (error instanceof ApiError) {
+    if (error.code === "too_many_attempts") return t("error_too_many_attempts", { wait: fmtWait(error.retryAfter) });
     if (hasLabel("error_" + error.code)) return t("error_" + error.code);
     return t("error_with_detail", { detail: error.message });
   }
   return t("error_network");
 }
 
+/** "45 giây", "15 phút": how long to wait, rounded up to whole minutes past one. */
+export function fmtWait(seconds) {
+  const s = Math.max(1, Math.ceil(Number(seconds) || 60));
+  return s < 60 ? t("wait_seconds", { n: s }) : t("wait_minutes", { n: Math.ceil(s / 60) });
+}
+
 export async function api(path, { method = "GET", body, raw = false } = {}) {
-  const headers = { Authorization: "Bearer " + getToken() };
+  const headers = {};
+  const token = getToken();
+  if (token) headers.Authorization = "Bearer " + token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -86,70 +112,163 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
     } catch {
       // not a JSON error body: keep the status
     }
-    throw new ApiError(response.status, code, detail);
+    const retryAfter = Number(response.headers.get("Retry-After")) || null;
+    throw new ApiError(response.status, code, detail, retryAfter);
   }
-  return raw ? response : response.json();
+  if (raw) return response;
+  return response.status === 204 ? null : response.json();
+}
+
+/** Fetch `path` with the bearer token and hand it to the browser as a download. */
+export async function downloadFile(path, fallbackName) {
+  const response = await api(path, { raw: true });
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const name = /filename="([^"]+)"/.exec(disposition)?.[1] || fallbackName;
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 export const ratio = (part, whole) => (whole > 0 ? part / whole : 0);
 
+// -- who is signed in, and what their role allows ------------------------------------------
+
+const RANK = { viewer: 0, organizer: 1, admin: 2 };
+
+/** GET /api/v1/auth/me of the signed-in person, once signIn has checked the token. */
+export const account = { me: null };
+
+/** May the signed-in person do what `role` may? (The server decides; the page only hides.) */
+export function can(role) {
+  const mine = account.me?.role;
+  return mine in RANK && RANK[mine] >= RANK[role];
+}
+
+function showAccount(me) {
+  account.me = me;
+  // CSS hides every [data-needs] element the role does not reach (organizer.css)
+  document.body.dataset.role = me.role;
+  $("whoami-name").textContent = me.user?.full_name || t("actor_admin_token");
+  $("whoami-unit").textContent = me.unit
+    ? t("unit_with_code", { name: me.unit_name || me.unit, code: me.unit })
+    : t("scope_whole_tree");
+  $("whoami-role").textContent = t("role_" + me.role);
+  $("whoami-role").dataset.role = me.role;
+  for (const link of $("account").querySelectorAll("a")) {
+    if (link.getAttribute("href") === location.pathname) link.setAttribute("aria-current", "page");
+  }
+  show($("account"), true);
+}
+
+async function signOut() {
+  if (tokenKind() === "user") {
+    try {
+      await api("/api/v1/auth/logout", { method: "POST" });
+    } catch {
+      // the token is forgotten here either way; an expired one is already dead
+    }
+  }
+  clearToken();
+  sessionStorage.removeItem(KIND_KEY);
+  location.reload();
+}
+
 // -- sign-in -------------------------------------------------------------------------------
 
+function signInMode(mode) {
+  const token = mode === "token";
+  $("signin-form").dataset.mode = mode;
+  for (const [id, on] of [["signin-password-mode", !token], ["signin-token-mode", token]]) {
+    show($(id), on);
+    $(id).disabled = !on; // a hidden field must not block the form as `required`
+  }
+  show($("signin-use-token"), !token);
+  show($("signin-use-password"), token);
+  (token ? $("signin-token") : $("signin-login")).focus();
+}
+
+function showSignIn(text, mode) {
+  show($("app"), false);
+  show($("account"), false);
+  show($("signin"), true);
+  message($("signin-error"), text, "error");
+  signInMode(mode);
+}
+
 /**
- * Run `start` once the admin token is known to be good. `check` makes one admin call; a 401
- * or 403 there means the token is wrong, so the sign-in form comes back with a clear message.
+ * Run `start(result, me)` once the token is known to be good: GET /api/v1/auth/me says who is
+ * signed in (the header bar and the role's controls follow from it), then `check(me)` makes
+ * the page's first call. A 401 or 403 there brings the sign-in form back with a clear message.
  */
 export async function signIn(check, start) {
   takeTokenFromHash();
-  const form = $("signin-form");
-  const error = $("signin-error");
-  const signOut = $("sign-out");
-  signOut.addEventListener("click", () => {
-    clearToken();
-    location.reload();
-  });
+  $("sign-out").addEventListener("click", signOut);
+  $("signin-use-token").addEventListener("click", () => signInMode("token"));
+  $("signin-use-password").addEventListener("click", () => signInMode("password"));
 
   async function attempt() {
+    let me;
     let result;
     try {
-      result = await check();
+      me = await api("/api/v1/auth/me");
+      result = await check(me);
     } catch (exc) {
-      show($("app"), false);
-      show($("signin"), true);
+      const kind = tokenKind();
+      const mode = kind === "admin" ? "token" : "password";
       if (exc instanceof ApiError && (exc.status === 401 || exc.status === 403)) {
         clearToken();
-        message(error, exc.status === 403 ? t("token_forbidden") : t("token_rejected"), "error");
+        const reason = kind === "admin" ? (exc.status === 403 ? "token_forbidden" : "token_rejected") : "session_ended";
+        showSignIn(t(reason), mode);
       } else {
         // the server cannot be reached (or failed): say so, and let the person try again
-        message(error, explain(exc), "error");
+        showSignIn(explain(exc), mode);
       }
-      $("signin-token").focus();
       return;
     }
     show($("signin"), false);
-    show(signOut, true);
+    showAccount(me);
     show($("app"), true);
-    await start(result);
+    await start(result, me);
   }
 
-  form.addEventListener("submit", async (event) => {
+  $("signin-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const value = $("signin-token").value.trim();
-    if (!value) return;
-    setToken(value);
+    const error = $("signin-error");
     message(error, "");
-    $("signin-token").value = "";
+    if ($("signin-form").dataset.mode === "token") {
+      const value = $("signin-token").value.trim();
+      if (!value) return;
+      setToken(value, "admin");
+      $("signin-token").value = "";
+      await attempt();
+      return;
+    }
+    const login = $("signin-login").value.trim();
+    const password = $("signin-password").value;
+    if (!login || !password) return;
+    clearToken();
+    try {
+      const data = await api("/api/v1/auth/login", { method: "POST", body: { login, password } });
+      setToken(data.token, "user");
+    } catch (exc) {
+      const text = exc instanceof ApiError && exc.code === "bad_credentials" ? t("bad_credentials") : explain(exc);
+      message(error, text, "error");
+      $("signin-password").select();
+      return;
+    }
+    $("signin-password").value = "";
     await attempt();
   });
 
   if (getToken()) {
     await attempt();
   } else {
-    show($("signin"), true);
     const reason = sessionStorage.getItem(REASON_KEY);
-    if (reason) message(error, t(reason), "error");
     sessionStorage.removeItem(REASON_KEY);
-    $("signin-token").focus();
+    showSignIn(reason ? t(reason) : "", reason === "token_rejected" ? "token" : "password");
   }
 }
 
@@ -174,4 +293,17 @@ export function unitTree(units) {
   };
   roots.sort(byName).forEach((root) => walk(root, 0));
   return { byCode, roots, ordered };
+}
+
+/** The units of the subtree under `root` (all of them when `root` is null), in tree order. */
+export function subtree(tree, root) {
+  if (!root) return tree.ordered;
+  const inside = new Set([root]);
+  return tree.ordered.filter((u) => {
+    if (u.code === root || inside.has(u.parent)) {
+      inside.add(u.code);
+      return true;
+    }
+    return false;
+  });
 }

@@ -1,11 +1,26 @@
 // One session at `/sessions/{sid}`: the live dashboard, sites and their coordinator tokens,
-// excuses, closing, and the reconciled attendance with its downloads.
+// excuses, closing, and the reconciled attendance with its downloads. What changes something
+// (sites, token resets, excuses, closing) is offered to organizers and admins only.
 
 import qrcode from "./vendor/qrcode-generator.mjs";
 import { drawCurve } from "./org-chart.js";
 import { $, el, show } from "./common-dom.js";
 import { fmtDateTime, fmtInt, fmtPct } from "./common-format.js";
-import { api, clearToken, explain, getToken, message, ratio, signIn, t, unitTree } from "./org-common.js";
+import {
+  account,
+  api,
+  can,
+  downloadFile,
+  explain,
+  getToken,
+  message,
+  ratio,
+  signIn,
+  signInAgain,
+  subtree,
+  t,
+  unitTree,
+} from "./org-common.js";
 import { LiveConnection } from "./org-live.js";
 
 const KINDS = ["hall", "bridge", "broadcast", "self_study"];
@@ -141,6 +156,11 @@ function renderSites() {
         count,
         el("td", {}, el("span", { className: "dot " + (s.connected ? "on" : "off") }), s.connected ? t("site_connected") : t("site_silent")),
         el("td", { className: "since" }, minutesSince(s.last_event_at)),
+        el(
+          "td",
+          { dataset: { needs: "organizer" } },
+          el("button", { type: "button", className: "small secondary reset-token", onclick: () => askReset(s) }, t("reset_token")),
+        ),
       ),
     );
   }
@@ -187,14 +207,25 @@ function renderAll() {
 function onFatal(code) {
   setLiveState("offline");
   if (code === "unauthorized") {
-    clearToken("token_rejected");
-    location.reload();
+    signInAgain();
   } else {
     message($("page-error"), t("error_unknown_session"), "error");
   }
 }
 
 // -- the session head -----------------------------------------------------------------------
+
+/** Does the unit lie in the signed-in person's scope? (Units outside it may be unknown here.) */
+function insideScope(code) {
+  const root = account.me?.unit;
+  if (!root) return true;
+  const seen = new Set();
+  for (let unit = state.tree?.byCode.get(code); unit && !seen.has(unit.code); unit = state.tree.byCode.get(unit.parent)) {
+    if (unit.code === root) return true;
+    seen.add(unit.code);
+  }
+  return false;
+}
 
 function renderSession() {
   const s = state.session;
@@ -215,9 +246,13 @@ function renderSession() {
       ? t("audience_makeup", { id: s.makeup_for })
       : "";
   const closed = s.state === "closed";
-  show($("close-session"), !closed);
+  // an organizer closes only a session whose whole audience lies inside their scope
+  const canClose = !closed && can("organizer") && s.audience.every(insideScope);
+  show($("close-session"), canClose);
   show($("preview-summary"), !closed);
+  $("close-heading").textContent = t(canClose || closed ? "close_title" : "results_title");
   $("close-hint").textContent = closed ? t("closed_at", { at: fmtDateTime(s.closed_at) }) : t("close_hint");
+  show($("close-hint"), closed || canClose);
   show($("new-site-toggle"), !closed);
   if (closed) show($("site-form"), false);
 }
@@ -228,9 +263,13 @@ function fillSiteForm() {
   const kind = $("s-kind");
   kind.replaceChildren(...KINDS.map((k) => el("option", { value: k }, t("kind_" + k))));
   const unit = $("s-unit");
-  unit.replaceChildren(el("option", { value: "" }, t("unit_none")));
-  for (const u of state.tree?.ordered || []) {
-    unit.append(el("option", { value: u.code }, "\u00a0\u00a0".repeat(u.depth) + u.name));
+  const scope = account.me?.unit || null;
+  // a site with no unit needs the whole tree; a scoped organizer registers sites of the scope
+  unit.replaceChildren(...(scope ? [] : [el("option", { value: "" }, t("unit_none"))]));
+  const units = state.tree ? subtree(state.tree, scope) : [];
+  const top = units[0]?.depth || 0;
+  for (const u of units) {
+    unit.append(el("option", { value: u.code }, "\u00a0\u00a0".repeat(u.depth - top) + u.name));
   }
 }
 
@@ -257,9 +296,11 @@ async function registerSite(event) {
   }
 }
 
-function showToken(site) {
+/** The coordinator's token, link and QR code, shown once: after registering or a reset. */
+function showToken(site, reset = false) {
   const link = `${location.origin}/checkin#token=${encodeURIComponent(site.token)}`;
-  $("site-token-title").textContent = t("site_registered", { name: site.name });
+  $("site-token-title").textContent = t(reset ? "site_token_reset" : "site_registered", { name: site.name });
+  $("site-token-note").textContent = t(reset ? "token_reset_note" : "token_once");
   $("site-token").textContent = site.token;
   $("site-link").textContent = link;
   $("site-link").href = link;
@@ -271,6 +312,28 @@ function showToken(site) {
   show($("site-copied"), false);
   show($("site-token-panel"), true);
   $("site-token-panel").scrollIntoView({ block: "nearest" });
+}
+
+let resetSite = null;
+
+function askReset(site) {
+  resetSite = site;
+  message($("reset-error"), "");
+  $("reset-question").textContent = t("reset_token_question", { name: site.name });
+  $("reset-dialog").returnValue = ""; // Escape keeps the last value: it must not confirm
+  $("reset-dialog").showModal();
+}
+
+async function resetToken() {
+  const site = resetSite;
+  resetSite = null;
+  if (!site) return;
+  try {
+    const { token } = await api(`/api/v1/sessions/${state.sid}/sites/${site.id}/token`, { method: "POST" });
+    showToken({ ...site, token }, true);
+  } catch (exc) {
+    message($("reset-error"), explain(exc), "error");
+  }
 }
 
 function hideToken() {
@@ -305,6 +368,22 @@ function printToken() {
 // -- excuses ----------------------------------------------------------------------------
 
 let excuseMember = null;
+let lastExcused = null; // the member just excused, whose excuse can be withdrawn at once
+
+async function withdrawExcuse() {
+  const member = lastExcused;
+  if (!member) return;
+  const out = $("excuse-message");
+  try {
+    await api(`/api/v1/sessions/${state.sid}/excuses/${encodeURIComponent(member.code)}`, { method: "DELETE" });
+    lastExcused = null;
+    show($("excuse-withdraw"), false);
+    message(out, t("excuse_withdrawn", { name: member.full_name }), "ok");
+    if (!$("summary").hidden) await loadSummary();
+  } catch (exc) {
+    message(out, explain(exc), "error");
+  }
+}
 
 async function searchMembers(event) {
   event.preventDefault();
@@ -340,6 +419,8 @@ async function searchMembers(event) {
 
 function pickMember(member) {
   excuseMember = member;
+  lastExcused = null;
+  show($("excuse-withdraw"), false);
   $("excuse-member").textContent = `${member.full_name} (${member.code})`;
   show($("excuse-form"), true);
   $("excuse-reason").focus();
@@ -355,6 +436,8 @@ async function recordExcuse(event) {
       body: { member: excuseMember.code, reason: $("excuse-reason").value.trim() },
     });
     message(out, t("excuse_recorded", { name: excuseMember.full_name }), "ok");
+    lastExcused = excuseMember;
+    show($("excuse-withdraw"), true);
     excuseMember = null;
     $("excuse-form").reset();
     show($("excuse-form"), false);
@@ -408,15 +491,7 @@ async function download(format) {
   const error = $("download-error");
   message(error, "");
   try {
-    const response = await api(`/api/v1/sessions/${state.sid}/attendance.${format}`, { raw: true });
-    const disposition = response.headers.get("Content-Disposition") || "";
-    const name = /filename="([^"]+)"/.exec(disposition)?.[1] || `session-${state.sid}-attendance.${format}`;
-    const url = URL.createObjectURL(await response.blob());
-    const link = el("a", { href: url, download: name, hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    await downloadFile(`/api/v1/sessions/${state.sid}/attendance.${format}`, `session-${state.sid}-attendance.${format}`);
   } catch (exc) {
     message(error, explain(exc), "error");
   }
@@ -444,7 +519,15 @@ async function start(session) {
   $("site-token-done").addEventListener("click", hideToken);
   $("member-search").addEventListener("submit", searchMembers);
   $("excuse-form").addEventListener("submit", recordExcuse);
-  $("close-session").addEventListener("click", () => $("close-dialog").showModal());
+  $("excuse-withdraw").addEventListener("click", withdrawExcuse);
+  $("reset-dialog").addEventListener("close", () => {
+    if ($("reset-dialog").returnValue === "reset") resetToken();
+    else resetSite = null;
+  });
+  $("close-session").addEventListener("click", () => {
+    $("close-dialog").returnValue = "";
+    $("close-dialog").showModal();
+  });
   $("close-dialog").addEventListener("close", () => {
     if ($("close-dialog").returnValue === "close") closeSession();
   });

@@ -2,7 +2,7 @@
 
 import { $, el, show } from "./common-dom.js";
 import { fmtDateTime, fmtInt } from "./common-format.js";
-import { api, explain, message, signIn, t, unitTree } from "./org-common.js";
+import { account, api, explain, message, signIn, t, unitTree } from "./org-common.js";
 
 function localInput(date) {
   // datetime-local wants local wall-clock time without a zone
@@ -44,9 +44,12 @@ function renderSessions(sessions) {
 
 function renderUnitTree(units) {
   const tree = unitTree(units);
+  // an organizer's audience lies inside their scope: offer the subtree of their unit only
+  const scope = account.me?.unit && tree.byCode.get(account.me.unit);
+  const roots = scope ? [scope] : tree.roots;
   const container = $("unit-tree");
   container.replaceChildren();
-  if (!tree.ordered.length) {
+  if (!roots.length) {
     container.append(el("p", { className: "message" }, t("no_units")));
     return;
   }
@@ -69,7 +72,7 @@ function renderUnitTree(units) {
         ),
       ),
     );
-  container.append(list(tree.roots));
+  container.append(list(roots));
 }
 
 async function createSession(event) {

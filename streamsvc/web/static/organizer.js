@@ -1,9 +1,11 @@
 // The organizer's pages: one entry module, the page chosen by <body data-page>.
 
 import { applyLabels } from "./org-common.js";
+import { auditPage } from "./org-audit.js";
 import { sessionPage } from "./org-session.js";
 import { sessionsPage } from "./org-sessions.js";
+import { usersPage } from "./org-users.js";
 
 applyLabels();
-const pages = { sessions: sessionsPage, session: sessionPage };
+const pages = { sessions: sessionsPage, session: sessionPage, users: usersPage, audit: auditPage };
 pages[document.body.dataset.page]?.();
