@@ -34,18 +34,41 @@ ERROR_CODES = (
     "import_rejected",
     "unauthorized",
     "forbidden",
+    "bad_credentials",
     "not_found",
     "unknown_session",
     "unknown_unit",
     "unknown_member",
+    "unknown_site",
+    "unknown_excuse",
+    "unknown_user",
     "method_not_allowed",
     "conflict",
     "session_closed",
     "already_present",
     "not_expected",
+    "login_taken",
     "payload_too_large",
+    "too_many_attempts",
     "unavailable",
 )
+ROLES = ["admin", "organizer", "viewer"]
+#: What the audit log records (`action`); the stores write them, nothing changes them.
+AUDIT_ACTIONS = [
+    "login",
+    "login_failed",
+    "logout",
+    "user_created",
+    "user_changed",
+    "roster_imported",
+    "session_created",
+    "session_closed",
+    "site_created",
+    "site_token_reset",
+    "excuse_recorded",
+    "excuse_withdrawn",
+    "checkin_voided",
+]
 SITE_KINDS = ["hall", "bridge", "broadcast", "self_study"]
 STATUSES = ["present", "late", "excused", "made_up", "absent"]
 REASONS = ["unknown_member", "invalid", "session_closed", "ts_out_of_window", "unknown_target"]
@@ -268,6 +291,90 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
 }
+SCHEMAS["User"] = _obj(
+    {
+        "login": STR,
+        "full_name": STR,
+        "unit": {"type": "string", "description": "their scope is this unit's subtree"},
+        "role": {"type": "string", "enum": ROLES},
+        "active": {"type": "boolean"},
+    }
+)
+PASSWORD: Schema = {
+    "type": "string",
+    "minLength": 10,
+    "maxLength": 1024,
+    "description": "at least 10 characters; kept only as an argon2id hash",
+}
+SCHEMAS["NewUser"] = _obj(
+    {
+        "login": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",
+            "description": "1-64 letters, digits or . _ @ -",
+        },
+        "full_name": {"type": "string", "maxLength": 200},
+        "unit": {"type": "string", "description": "a unit in the admin's scope"},
+        "role": {"type": "string", "enum": ROLES},
+        "password": PASSWORD,
+    },
+    {"active": {"type": "boolean", "default": True}},
+)
+SCHEMAS["UserChange"] = {
+    **_obj(
+        {},
+        {
+            "full_name": {"type": "string", "maxLength": 200},
+            "unit": STR,
+            "role": {"type": "string", "enum": ROLES},
+            "active": {"type": "boolean"},
+            "password": PASSWORD,
+        },
+    ),
+    "minProperties": 1,
+    "additionalProperties": False,
+    "description": "Deactivating a user or changing their password ends their sign-ins at once.",
+}
+SCHEMAS["Login"] = _obj({"login": STR, "password": STR})
+SCHEMAS["SignedIn"] = _obj(
+    {
+        "token": {"type": "string", "description": "a bearer token for the API and /ws/monitor"},
+        "expires_at": {**TIME, "description": "12 hours after signing in"},
+        "user": _ref("User"),
+    }
+)
+SCHEMAS["Me"] = _obj(
+    {
+        "actor": {
+            "type": "string",
+            "description": "who the audit log names: a login, or `admin-token`",
+        },
+        "role": {"type": "string", "enum": ROLES},
+        "unit": {"type": ["string", "null"], "description": "null: the whole tree"},
+        "unit_name": NULL_STR,
+        "user": {"oneOf": [_ref("User"), {"type": "null"}]},
+    }
+)
+SCHEMAS["AuditEntry"] = _obj(
+    {
+        "at": TIME,
+        "user": {
+            "type": "string",
+            "description": "a login, `admin-token`, `site:<id>`, or `cli` (the command line)",
+        },
+        "action": {"type": "string", "examples": AUDIT_ACTIONS},
+        "session": NULL_INT,
+        "target": {
+            "type": ["string", "null"],
+            "description": "a login, member, site id, event id or unit, by action",
+        },
+        "detail": NULL_STR,
+        "address": {"type": ["string", "null"], "description": "the client's address"},
+    }
+)
+SCHEMAS["SiteToken"] = _obj(
+    {"token": {"type": "string", "description": "shown once; the old token stops at once"}}
+)
 SCHEMAS["Attendance"] = _obj(
     {
         "session": INT,
@@ -306,12 +413,16 @@ SCHEMAS["Absences"] = _obj(
 # The answers every operation may give, each in the contract's error shape.
 ERRORS: dict[str, str] = {
     "400": "Bad input: not JSON, a missing or wrong field, bad rows (`details`)",
-    "401": "No token, or one the service does not know",
-    "403": "A token not allowed here",
-    "404": "An unknown id in the path, or an unknown code the body names",
+    "401": "No token, or one the service does not know (expired, signed out, deactivated); "
+    "at sign-in a wrong login or password (`bad_credentials`, the same answer for both)",
+    "403": "A token not allowed here: beyond the user's role or scope (`forbidden`; for an "
+    "import `details` lists every row outside the scope), or a site token",
+    "404": "An unknown id in the path, a session outside the caller's scope (the same "
+    "answer), or an unknown code the body names",
     "405": "A method the path does not take",
-    "409": "Conflicts with the state: a closed session, a member already present",
+    "409": "Conflicts with the state: a closed session, a member already present, a login taken",
     "413": "A body over the size limit (8 MiB by default)",
+    "429": "Too many failed sign-ins for this login or from this address; see Retry-After",
     "503": "The database cannot be reached; nothing was written",
 }
 
@@ -322,6 +433,40 @@ SID: Schema = {
     "description": "the session's id",
     "schema": {"type": "integer", "minimum": 0},
 }
+
+
+AUDIT_FILTERS: list[Schema] = [
+    {
+        "name": "from",
+        "in": "query",
+        "description": "a date (YYYY-MM-DD) or an RFC 3339 time; no bound if omitted",
+        "schema": STR,
+    },
+    {
+        "name": "to",
+        "in": "query",
+        "description": "a date (included) or an RFC 3339 time; no bound if omitted",
+        "schema": STR,
+    },
+    {
+        "name": "session",
+        "in": "query",
+        "description": "a session's id",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    {
+        "name": "user",
+        "in": "query",
+        "description": "a login, `admin-token` or `site:<id>`",
+        "schema": STR,
+    },
+    {
+        "name": "action",
+        "in": "query",
+        "description": "one action, e.g. `login_failed`",
+        "schema": STR,
+    },
+]
 
 
 def _json(schema: Schema) -> Schema:
@@ -343,9 +488,16 @@ def _op(
     body: Schema | None = None,
     csv_header: str | None = None,
     description: str | None = None,
+    role: str | None = None,
 ) -> Schema:
-    """One operation: its answers, plus the error answers it may give and its security."""
+    """One operation: its answers, plus the error answers it may give and its security.
+
+    `role` is the least role a user's token needs (the admin token is an admin of the whole
+    tree); it goes into the description, where the API page shows it."""
     op: Schema = {"summary": summary, "tags": [tag], "responses": dict(responses)}
+    if role:
+        need = f"Needs the role `{role}` or above, inside the caller's scope."
+        description = f"{description} {need}" if description else need
     if description:
         op["description"] = description
     if params:
@@ -441,12 +593,14 @@ def _paths() -> dict[str, Schema]:
                 "roster",
                 _ok("every unit", _list_of("units", _ref("Unit"))),
                 auth=admin,
+                role="viewer",
             ),
             "post": _op(
                 "Import units (upsert by code, all or nothing)",
                 "roster",
                 _ok("applied", _ref("ImportResult")),
                 auth=admin,
+                role="admin",
                 body=_list_of("units", _ref("NewUnit")),
                 csv_header="code,name,parent",
             ),
@@ -460,6 +614,7 @@ def _paths() -> dict[str, Schema]:
                     _obj({"members": {"type": "array", "items": _ref("Member")}, "total": COUNT}),
                 ),
                 auth=admin,
+                role="viewer",
                 errors=("400",),
                 params=[
                     _query("unit", STR, "a unit's code: its whole subtree"),
@@ -479,6 +634,7 @@ def _paths() -> dict[str, Schema]:
                 "roster",
                 _ok("applied", _ref("ImportResult")),
                 auth=admin,
+                role="admin",
                 body=_list_of("members", _ref("NewMember")),
                 csv_header="code,full_name,unit",
             ),
@@ -489,12 +645,14 @@ def _paths() -> dict[str, Schema]:
                 "sessions",
                 _ok("every session", _list_of("sessions", _ref("Session"))),
                 auth=admin,
+                role="viewer",
             ),
             "post": _op(
                 "Create a session",
                 "sessions",
                 _ok("created", _ref("Session"), "201"),
                 auth=admin,
+                role="organizer",
                 errors=("404",),
                 body=_ref("NewSession"),
             ),
@@ -505,6 +663,7 @@ def _paths() -> dict[str, Schema]:
                 "sessions",
                 _ok("the session", _ref("Session")),
                 auth=admin,
+                role="viewer",
                 params=sid,
             )
         },
@@ -514,6 +673,7 @@ def _paths() -> dict[str, Schema]:
                 "sessions",
                 _ok("the closed session", _ref("Session")),
                 auth=admin,
+                role="organizer",
                 params=sid,
             )
         },
@@ -523,6 +683,7 @@ def _paths() -> dict[str, Schema]:
                 "sites",
                 _ok("every site", _list_of("sites", _ref("Site"))),
                 auth=admin,
+                role="viewer",
                 params=sid,
             ),
             "post": _op(
@@ -539,6 +700,7 @@ def _paths() -> dict[str, Schema]:
                     "201",
                 ),
                 auth=admin,
+                role="organizer",
                 errors=("409",),
                 params=sid,
                 body={
@@ -570,6 +732,7 @@ def _paths() -> dict[str, Schema]:
                 "sessions",
                 _ok("recorded", _ref("Excuse"), "201"),
                 auth=admin,
+                role="organizer",
                 errors=("409",),
                 params=sid,
                 body=_ref("NewExcuse"),
@@ -605,7 +768,12 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/v1/sessions/{sid}/live": {
             "get": _op(
-                "Live counts (LIVE)", "live", _ok("LIVE", _ref("Live")), auth=admin, params=sid
+                "Live counts (LIVE)",
+                "live",
+                _ok("LIVE", _ref("Live")),
+                auth=admin,
+                role="viewer",
+                params=sid,
             )
         },
         "/api/v1/sessions/{sid}/attendance": {
@@ -614,6 +782,7 @@ def _paths() -> dict[str, Schema]:
                 "attendance",
                 _ok("every record and the summary", _ref("Attendance")),
                 auth=admin,
+                role="viewer",
                 params=sid,
             )
         },
@@ -623,6 +792,7 @@ def _paths() -> dict[str, Schema]:
                 "attendance",
                 _download("text/csv; charset=utf-8", "one row per record"),
                 auth=admin,
+                role="viewer",
                 params=sid,
             )
         },
@@ -635,6 +805,7 @@ def _paths() -> dict[str, Schema]:
                     "the records, then the per-unit summary",
                 ),
                 auth=admin,
+                role="viewer",
                 params=sid,
             )
         },
@@ -644,6 +815,7 @@ def _paths() -> dict[str, Schema]:
                 "attendance",
                 _ok("each unit's subtree, and the total", _ref("UnitSummaries")),
                 auth=admin,
+                role="viewer",
                 params=sid,
             )
         },
@@ -653,11 +825,156 @@ def _paths() -> dict[str, Schema]:
                 "attendance",
                 _ok("for the annual evaluation", _ref("Absences")),
                 auth=admin,
+                role="viewer",
                 errors=("400",),
                 params=[
                     _query("from", STR, "a date (YYYY-MM-DD) or an RFC 3339 time", True),
                     _query("to", STR, "a date (included) or an RFC 3339 time", True),
                 ],
+            )
+        },
+        "/api/v1/sessions/{sid}/excuses/{member}": {
+            "delete": _op(
+                "Withdraw a member's excuse (recorded by mistake)",
+                "sessions",
+                {"204": {"description": "withdrawn"}},
+                auth=admin,
+                role="organizer",
+                params=[SID, _path("member", STR, "the member's code")],
+                description="`404 unknown_excuse` when the member has no excuse here.",
+            )
+        },
+        "/api/v1/sessions/{sid}/sites/{site}/token": {
+            "post": _op(
+                "A new coordinator token for a site",
+                "sites",
+                _ok("the new token, shown once", _ref("SiteToken")),
+                auth=admin,
+                role="organizer",
+                errors=("400",),
+                params=[
+                    SID,
+                    _path(
+                        "site",
+                        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                        "the site's id",
+                    ),
+                ],
+                description=(
+                    "The old token stops at once on every instance: its check-in websockets "
+                    'get `{"type": "error", "code": "unauthorized"}` and are closed with 4401. '
+                    "`404 unknown_site` for a site of another session."
+                ),
+            )
+        },
+        "/api/v1/auth/login": {
+            "post": {
+                **_op(
+                    "Sign in with login and password",
+                    "accounts",
+                    {
+                        "200": {
+                            "description": "signed in: a token valid 12 hours",
+                            "headers": {"Cache-Control": {"schema": {"const": "no-store"}}},
+                            "content": _json(_ref("SignedIn")),
+                        }
+                    },
+                    errors=("401", "429", "503"),
+                    body=_ref("Login"),
+                    description=(
+                        "A wrong password and an unknown login get the same "
+                        "`401 bad_credentials`. After 5 failures for one login, or 20 from one "
+                        "address, within 15 minutes: `429 too_many_attempts` with Retry-After, "
+                        "even for the right password (counted across every instance)."
+                    ),
+                ),
+                "security": [],
+            }
+        },
+        "/api/v1/auth/logout": {
+            "post": _op(
+                "Sign out: the token stops at once, on every instance",
+                "accounts",
+                {"204": {"description": "signed out"}},
+                auth=admin,
+                errors=("400",),
+                description="Only a user's sign-in token can be signed out (the admin token: 400).",
+            )
+        },
+        "/api/v1/auth/me": {
+            "get": _op(
+                "Who this token is: role, unit and user",
+                "accounts",
+                _ok("the caller", _ref("Me")),
+                auth=admin,
+            )
+        },
+        "/api/v1/users": {
+            "get": _op(
+                "The users in the caller's scope",
+                "accounts",
+                _ok("each user, never a password", _list_of("users", _ref("User"))),
+                auth=admin,
+                role="admin",
+            ),
+            "post": _op(
+                "Add a user in the caller's scope",
+                "accounts",
+                _ok("created, without the password", _ref("User"), "201"),
+                auth=admin,
+                role="admin",
+                errors=("404", "409"),
+                body=_ref("NewUser"),
+                description="`409 login_taken`; `404 unknown_unit`.",
+            ),
+        },
+        "/api/v1/users/{login}": {
+            "patch": _op(
+                "Change a user's name, unit, role, password or whether they are active",
+                "accounts",
+                _ok("the changed user", _ref("User")),
+                auth=admin,
+                role="admin",
+                params=[_path("login", STR, "the user's login")],
+                body=_ref("UserChange"),
+                description=(
+                    "Deactivating a user or changing their password revokes their tokens at "
+                    "once. `404 unknown_user` for a user outside the caller's scope."
+                ),
+            )
+        },
+        "/api/v1/audit": {
+            "get": _op(
+                "The audit log about the caller's scope, newest first",
+                "accounts",
+                _ok(
+                    "at most `limit` entries",
+                    _list_of("entries", _ref("AuditEntry")),
+                ),
+                auth=admin,
+                role="admin",
+                errors=("400",),
+                params=[
+                    *AUDIT_FILTERS,
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        "1000 if omitted",
+                    ),
+                ],
+            )
+        },
+        "/api/v1/audit.csv": {
+            "get": _op(
+                "The audit log as CSV: every entry the filters keep",
+                "accounts",
+                _download(
+                    "text/csv; charset=utf-8", "header at,user,action,session,target,detail,address"
+                ),
+                auth=admin,
+                role="admin",
+                errors=("400",),
+                params=AUDIT_FILTERS,
             )
         },
         "/ws/checkin": {
@@ -681,6 +998,10 @@ def _paths() -> dict[str, Schema]:
                 "Live dashboard, sites, excuses, closing and attendance.",
                 [{**SID, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
             )
+        },
+        "/users": {"get": _page("The users page (admins)", "Add users, change roles, deactivate.")},
+        "/audit": {
+            "get": _page("The audit page (admins)", "The audit log with its filters and CSV.")
         },
         "/checkin": {
             "get": _page(
@@ -737,6 +1058,16 @@ def _query(name: str, schema: Schema, description: str, required: bool = False) 
     }
 
 
+def _path(name: str, schema: Schema, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema,
+    }
+
+
 def _download(content_type: str, description: str) -> dict[str, Schema]:
     return {
         "200": {
@@ -765,14 +1096,34 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS,
             "responses": {
-                f"E{code}": {"description": text, "content": _json(_ref("Error"))}
+                f"E{code}": {
+                    "description": text,
+                    "content": _json(_ref("Error")),
+                    **(
+                        {
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "whole seconds until a try counts again",
+                                    "schema": {"type": "integer", "minimum": 1},
+                                }
+                            }
+                        }
+                        if code == "429"
+                        else {}
+                    ),
+                }
                 for code, text in ERRORS.items()
             },
             "securitySchemes": {
                 "adminToken": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "The admin token (STREAMSVC_ADMIN_TOKEN): the organizer API.",
+                    "description": (
+                        "A user's sign-in token (`POST /api/v1/auth/login`, valid 12 hours) "
+                        "or the admin token (STREAMSVC_ADMIN_TOKEN, an admin of the whole "
+                        "tree): the organizer API. What it may do depends on the user's role "
+                        "and scope (the subtree of their unit)."
+                    ),
                 },
                 "siteToken": {
                     "type": "http",

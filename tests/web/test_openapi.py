@@ -15,6 +15,7 @@ from streamsvc.web.openapi import openapi_document
 
 # aiohttp's static resource is one prefix; the document names the file as a parameter.
 STATIC_PATH = "/static/{filename}"
+SIGN_IN = {"/api/v1/auth/login"}
 
 
 def app_operations(app: web.Application) -> set[tuple[str, str]]:
@@ -55,8 +56,16 @@ def test_every_api_operation_documents_its_errors_in_the_contract_shape():
         for method, op in item.items():
             if not path.startswith("/api/v1/") or path.endswith("openapi.json"):
                 continue
-            assert {"401", "403", "503"} <= set(op["responses"]), (method, path)
-            assert op["security"] in ([{"adminToken": []}], [{"siteToken": []}]), (method, path)
+            if path in SIGN_IN:
+                # the one operation without a token: bad credentials, the limits, the store
+                assert op["security"] == [], path
+                assert {"401", "429", "503"} <= set(op["responses"]), path
+            else:
+                assert {"401", "403", "503"} <= set(op["responses"]), (method, path)
+                assert op["security"] in ([{"adminToken": []}], [{"siteToken": []}]), (
+                    method,
+                    path,
+                )
             for status, answer in op["responses"].items():
                 if int(status) >= 400:
                     assert answer == {"$ref": f"#/components/responses/E{status}"}
@@ -95,3 +104,30 @@ async def test_the_api_page_loads_its_own_module_and_labels(client):
     assert re.search(r"<script>|\son\w+=|style=", html) is None, "inline script or style"
     js = await client.get("/static/api.js")
     assert js.status == 200 and "openapi.json" in await js.text()
+
+
+def test_the_bearer_scheme_names_both_kinds_of_token():
+    text = openapi_document()["components"]["securitySchemes"]["adminToken"]["description"]
+    assert "sign-in token" in text and "admin token" in text
+
+
+def test_the_sign_in_limit_answer_carries_retry_after():
+    answer = openapi_document()["components"]["responses"]["E429"]
+    assert answer["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    assert openapi_document()["paths"]["/api/v1/auth/login"]["post"]["responses"]["429"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "role"),
+    [
+        ("/api/v1/users", "post", "admin"),
+        ("/api/v1/audit", "get", "admin"),
+        ("/api/v1/sessions", "post", "organizer"),
+        ("/api/v1/sessions/{sid}/sites/{site}/token", "post", "organizer"),
+        ("/api/v1/sessions/{sid}/excuses/{member}", "delete", "organizer"),
+        ("/api/v1/sessions/{sid}/live", "get", "viewer"),
+    ],
+)
+def test_each_operation_says_the_role_it_needs(path, method, role):
+    op = openapi_document()["paths"][path][method]
+    assert f"`{role}`" in op["description"]
