@@ -143,6 +143,12 @@ async def test_sign_in_with_a_password_shows_who_and_signs_out(
     assert await page.is_visible("#new-session-toggle")
     assert await page.is_hidden("#nav-users") and await page.is_hidden("#nav-audit")
     await page.wait_for_selector(f'tr[data-session-id="{server["sid"]}"]')
+    # a new session's audience is picked from the organizer's own subtree only
+    await page.click("#new-session-toggle")
+    await page.wait_for_selector('input[name=audience][value="DB1"]')
+    offered = await page.locator("input[name=audience]").evaluate_all("ns => ns.map(n => n.value)")
+    assert sorted(offered) == ["CB1", "CB2", "DB1"], offered
+    await page.click("#new-session-toggle")
     await page.screenshot(path=artifacts_dir / "accounts-signed-in.png", full_page=True)
     await page.set_viewport_size(PHONE)
     width = await page.evaluate("document.documentElement.scrollWidth")
@@ -246,6 +252,17 @@ async def test_an_organizer_resets_a_site_token_and_gets_the_new_link(
     assert await page.text_content("#site-token") == ""
     # the audience is the whole province, beyond DB1: this organizer may not close it
     assert await page.is_hidden("#close-session")
+
+    # an excuse for a member of DB1, withdrawn at once
+    await page.fill("#member-q", "dong")
+    await page.click("#member-search button[type=submit]")
+    await page.click('#member-results li[data-member="10000003"] button')
+    await page.fill("#excuse-reason", "Đi công tác")
+    await page.click("#excuse-form button[type=submit]")
+    await page.wait_for_selector("#excuse-withdraw:not([hidden])")
+    await page.click("#excuse-withdraw")
+    await page.wait_for_selector("#excuse-message:has-text('Đã rút')")
+    assert await page.is_hidden("#excuse-withdraw")
     # the site in DB2 lies outside this organizer's DB1: it is not listed at all
     assert await page.locator("tr[data-site-id]").count() == 1
     browser_errors.check()
