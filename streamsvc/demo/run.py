@@ -12,6 +12,8 @@ from typing import Any, TextIO
 
 from streamsvc.demo.seed import seed_demo
 from streamsvc.demo.simulate import assign_members, run_coordinators
+from streamsvc.demo.users import DemoUser, ensure_demo_users
+from streamsvc.domain.models import Unit
 from streamsvc.ports import Store
 
 __all__ = ["prepare_demo"]
@@ -20,8 +22,9 @@ __all__ = ["prepare_demo"]
 async def prepare_demo(
     store: Store, base_url: str, admin_token: str | None, out: TextIO = sys.stderr
 ) -> Coroutine[Any, Any, None] | None:
-    """Seed the demo province (first start only) and print its links; returns the simulated
-    coordinators to run until cancelled, or None when the database holds another roster."""
+    """Seed the demo province and its users (first start only) and print its links and
+    sign-ins; returns the simulated coordinators to run until cancelled, or None when the
+    database holds another roster."""
     print(
         "streamsvc --demo: preparing the demo province (first start takes a few seconds)…",
         file=out,
@@ -34,6 +37,7 @@ async def prepare_demo(
     session = await store.get_session(session_id)
     assert session is not None
     units = {u.code: u for u in await store.list_units()}
+    users = await ensure_demo_users(store, [d.site for d in sites])
     members = [m async for m in store.iter_expected_members(session_id)]
     assigned = assign_members(sites, members, units, seed=session_id)
     fragment = f"#token={admin_token}" if admin_token else ""
@@ -46,8 +50,20 @@ async def prepare_demo(
         f"  Sessions:       {base_url}/{fragment}",
         f"  Check-in page:  {base_url}/checkin#token={sites[0].token}  ({sites[0].site.name})",
         f"  Admin token:    {admin_token or '(printed at the first start; pass --admin-token)'}",
+        *_sign_ins(base_url, users, units),
         "  Simulated coordinators are checking members in; the counts move.",
         "",
     ]
     print("\n".join(lines), file=out, flush=True)
     return run_coordinators(base_url, sites, assigned, session.starts_at)
+
+
+def _sign_ins(base_url: str, users: list[DemoUser], units: dict[str, Unit]) -> list[str]:
+    """Two lines per demo user: login and password, then role, unit and what that level does."""
+    if not users:
+        return []
+    lines = [f"  Sign in at {base_url}/ as each level of the cascade (login / password):"]
+    for u in users:
+        lines.append(f"    {u.login} / {u.password}")
+        lines.append(f"        {u.role} of {units[u.unit].name} ({u.unit}): {u.does}")
+    return lines

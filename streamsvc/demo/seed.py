@@ -16,6 +16,7 @@ import orjson
 
 from streamsvc.demo.province import build_province, demo_session_title, demo_sites
 from streamsvc.domain.models import Site
+from streamsvc.domain.policy import Caller
 from streamsvc.domain.timefmt import format_ts
 from streamsvc.ports import Store
 from streamsvc.services.roster import RosterService
@@ -56,24 +57,28 @@ async def seed_demo(store: Store, *, members: int = 37_000) -> tuple[int, list[D
 
     units, people = build_province(members=members)
     roster = RosterService(store)
-    await roster.import_units([{"code": u.code, "name": u.name, "parent": u.parent} for u in units])
+    operator = Caller.operator("demo")
+    await roster.import_units(
+        operator, [{"code": u.code, "name": u.name, "parent": u.parent} for u in units]
+    )
     await roster.import_members(
-        [{"code": m.code, "full_name": m.full_name, "unit": m.unit} for m in people]
+        operator, [{"code": m.code, "full_name": m.full_name, "unit": m.unit} for m in people]
     )
     sessions = SessionService(store)
     starts = datetime.now(UTC).replace(second=0, microsecond=0) + STARTS_IN
     session = await sessions.create_session(
+        operator,
         {
             "title": demo_session_title(),
             "starts_at": format_ts(starts),
             "ends_at": format_ts(starts + LASTS),
             "audience": [units[0].code],
             "late_after_minutes": 15,
-        }
+        },
     )
     made: list[DemoSite] = []
     for body in demo_sites(units):
-        site, token = await sessions.create_site(session.id, body)
+        site, token = await sessions.create_site(operator, session.id, body)
         made.append(DemoSite(site, token))
     await store.set_setting(
         TOKENS_KEY,

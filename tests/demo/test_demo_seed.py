@@ -1,11 +1,18 @@
-"""`--demo` seeding on both stores: a populated province once, the same session on restart."""
+"""`--demo` seeding on both stores: a populated province once, the same session on restart,
+and a user at each level of the cascade."""
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from dataclasses import replace
 
+from argon2 import PasswordHasher
+
+from streamsvc.demo.run import prepare_demo
 from streamsvc.demo.seed import seed_demo
 from streamsvc.demo.simulate import assign_members
+from streamsvc.demo.users import DEMO_USERS
 from streamsvc.services.tokens import hash_token
 
 
@@ -57,3 +64,55 @@ async def test_seed_leaves_a_real_roster_alone(store):
     await store.upsert_units([Unit("X", "Real unit", None)])
     assert await seed_demo(store, members=100) is None
     assert [u.code for u in await store.list_units()] == ["X"]
+
+
+async def test_the_demo_has_a_user_at_each_level_of_the_cascade(store):
+    """Printed with their passwords in the banner; made once, left alone on a restart."""
+    seeded = await seed_demo(store, members=1500)  # a small province; prepare_demo reuses it
+    assert seeded is not None
+    out = io.StringIO()
+    coordinators = await prepare_demo(store, "http://demo.test", "admin-token", out)
+    assert coordinators is not None
+    coordinators.close()  # the simulated coordinators are not run here
+
+    users = {u.login: u for u in await store.list_users()}
+    cell = users["cell-secretary"].unit
+    assert {login: (u.role, u.unit) for login, u in users.items()} == {
+        "province-admin": ("admin", "BK"),
+        "district-organizer": ("organizer", "BK.BT"),
+        "cell-secretary": ("organizer", cell),
+        "district-viewer": ("viewer", "BK.CD"),
+    }
+    units = {u.code: u for u in await store.list_units()}
+    assert units[cell].parent == "BK.BT"  # a cell of the district, with a viewing point
+    assert cell in {d.site.unit for d in seeded[1]}
+    banner = out.getvalue()
+    assert "Sign in at http://demo.test/" in banner
+    for demo in DEMO_USERS:
+        assert f"{demo.login} / {demo.password}" in banner
+        assert PasswordHasher().verify(users[demo.login].password_hash, demo.password)
+    assert f"organizer of {units[cell].name} ({cell})" in banner
+    entries = [e async for e in store.iter_audit(None, None, action="user_created")]
+    assert sorted((e.actor, e.target) for e in entries) == [
+        ("demo", login) for login in sorted(users)
+    ]
+
+    # a password changed since is kept on a restart, and nobody is made twice
+    viewer = users["district-viewer"]
+    await store.save_user(replace(viewer, password_hash=PasswordHasher().hash("changed-since")))
+    again = await prepare_demo(store, "http://demo.test", "admin-token", io.StringIO())
+    assert again is not None
+    again.close()
+    after = {u.login: u for u in await store.list_users()}
+    assert set(after) == set(users)
+    assert PasswordHasher().verify(after["district-viewer"].password_hash, "changed-since")
+    assert after["province-admin"].password_hash == users["province-admin"].password_hash
+    assert len([e async for e in store.iter_audit(None, None, action="user_created")]) == 4
+
+
+async def test_no_demo_users_next_to_a_real_roster(store):
+    from streamsvc.domain.models import Unit
+
+    await store.upsert_units([Unit("X", "Real unit", None)])
+    assert await prepare_demo(store, "http://demo.test", None, io.StringIO()) is None
+    assert await store.list_users() == []

@@ -38,6 +38,26 @@ async def test_the_demo_fills_a_province_and_its_simulated_sites_check_members_i
             assert len(silent) >= 1  # one demo site stays silent, so the dashboard shows one
             async with http.get(f"{server.url}/sessions/{session['id']}") as r:
                 assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+
+        # a newcomer signs in as the district viewer the banner names: one district's share
+        banner = (tmp_path / "server.log").read_text()
+        assert "district-viewer / demo-district-viewer" in banner
+        async with aiohttp.ClientSession() as anonymous:
+            body = {"login": "district-viewer", "password": "demo-district-viewer"}
+            async with anonymous.post(f"{server.url}/api/v1/auth/login", json=body) as r:
+                assert r.status == 200, await r.text()
+                signed_in = await r.json()
+            assert signed_in["user"]["unit"] == "BK.CD"
+            viewer = {"Authorization": f"Bearer {signed_in['token']}"}
+            async with anonymous.get(f"{server.url}/api/v1/sessions", headers=viewer) as r:
+                (seen,) = (await r.json())["sessions"]
+            assert seen["id"] == session["id"]
+            live_url = f"{server.url}/api/v1/sessions/{session['id']}/live"
+            async with anonymous.get(live_url, headers=viewer) as r:
+                district = await r.json()
+            assert 0 < district["expected"] < 37_000
+            codes = [u["code"] for u in district["units"]]
+            assert "BK.CD" in codes and all(c.split(".")[:2] == ["BK", "CD"] for c in codes)
     finally:
         server.stop()
     assert "Dashboard:" in (tmp_path / "server.log").read_text()
