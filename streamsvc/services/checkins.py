@@ -190,6 +190,12 @@ class CheckinService:
             self._sites[key] = (site, self.clock() + SITE_TTL)
         return site
 
+    async def token_holds(self, token: str, site_id: int) -> bool:
+        """Whether `token` is still the site's, read from the store: a revocation may have
+        been missed (`Revocations.recheck`)."""
+        site = await self.store.site_by_token_hash(hash_token(token))
+        return site is not None and site.id == site_id
+
     def forget_site(self, site_id: int) -> None:
         """Drop the cached tokens of a site whose token was reset (here or on another
         instance), so the old token is looked up, and refused, at once."""

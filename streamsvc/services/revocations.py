@@ -10,9 +10,10 @@ its own so every other instance does the same.
 Keys name what was revoked: `site:<id>` (every token of the site) and `token:<hash>` (one
 sign-in token, by its stored hash).
 
-A message lost while Redis is away is not replayed: the site-token cache expires within
-seconds on its own (`checkins.SITE_TTL`), but a socket on another instance stays open until
-it reconnects.
+A message lost while Redis is away is not replayed. The site-token cache expires within
+seconds on its own (`checkins.SITE_TTL`); a socket tracked with a `check` is checked again when
+the control bus is back (`recheck`), and closed if its token no longer holds. A socket tracked
+without one stays open until it reconnects.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -62,6 +63,10 @@ class Revocable(Protocol):
 
 
 OnRevoked = Callable[[Sequence[str]], None]
+#: Whether a socket's token still holds, read from the store (not from a cache).
+Check = Callable[[], Awaitable[bool]]
+#: Checks run at once after the control bus was away: a few, not one per socket together.
+RECHECKS = 4
 
 
 def site_key(site_id: int) -> str:
@@ -115,9 +120,10 @@ class Revocations:
         self._sockets: dict[str, weakref.WeakSet[Revocable]] = {}
         self._revoked_at: dict[str, float] = {}
         self._closing: dict[Revocable, asyncio.Task[None]] = {}
+        self._checks: weakref.WeakKeyDictionary[Revocable, Check] = weakref.WeakKeyDictionary()
 
     async def start(self) -> None:
-        await self.bus.start(self._on_message)
+        await self.bus.start(self._on_message, self.recheck)
 
     async def stop(self) -> None:
         await self.bus.stop()
@@ -127,11 +133,18 @@ class Revocations:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def track(self, key: str, ws: Revocable) -> None:
-        """Close `ws` when `key` is revoked (held weakly; `untrack` it in the handler's finally)."""
+    def track(self, key: str, ws: Revocable, check: Check | None = None) -> None:
+        """Close `ws` when `key` is revoked (held weakly; `untrack` it in the handler's finally).
+
+        `check` says whether the socket's token still holds; it runs only after the control
+        bus was away (`recheck`), when a revocation may have been missed.
+        """
         self._sockets.setdefault(key, weakref.WeakSet()).add(ws)
+        if check is not None:
+            self._checks[ws] = check
 
     def untrack(self, key: str, ws: Revocable) -> None:
+        self._checks.pop(ws, None)
         sockets = self._sockets.get(key)
         if sockets is None:
             return
@@ -149,6 +162,32 @@ class Revocations:
         task = self._closing.get(ws)
         if task is not None:
             await asyncio.wait([task])
+
+    async def recheck(self) -> None:
+        """Check every tracked socket that has a `check` again, and close those whose token
+        no longer holds: revocations sent while the control bus was away never arrived."""
+        tracked = [(key, ws) for key, sockets in self._sockets.items() for ws in list(sockets)]
+        checks = [(key, ws, check) for key, ws in tracked if (check := self._checks.get(ws))]
+        if not checks:
+            return
+        logger.info("control bus back: checking %d sockets' tokens again", len(checks))
+        running = asyncio.Semaphore(RECHECKS)
+        payload = _unauthorized("this token was revoked")
+
+        async def one(key: str, ws: Revocable, check: Check) -> None:
+            async with running:
+                if ws.closed:
+                    return
+                try:
+                    holds = await check()
+                except StoreUnavailable as exc:  # the next reconnect, or the device's, retries
+                    logger.warning("rechecking a socket's token failed: %s", exc.message)
+                    return
+            if not holds:
+                self.untrack(key, ws)
+                self._start_close(ws, payload)
+
+        await asyncio.gather(*(one(*entry) for entry in checks))
 
     def tracked(self, key: str) -> int:
         """Open sockets tracked under `key` (for tests and metrics)."""
@@ -195,23 +234,24 @@ class Revocations:
     def _apply(self, keys: Sequence[str], reason: str) -> None:
         now = self.clock()
         self._forget_old(now)
-        payload = orjson.dumps(
-            {"type": "error", "code": "unauthorized", "message": reason}
-        ).decode()
+        payload = _unauthorized(reason)
         for key in keys:
             self._revoked_at[key] = now
             sockets = self._sockets.pop(key, None)
             for ws in list(sockets or ()):
-                if ws in self._closing:
-                    continue
-                task = asyncio.create_task(_close(ws, payload), name="revocation-close")
-                self._closing[ws] = task
-                task.add_done_callback(partial(self._closed, ws))
+                self._start_close(ws, payload)
         for hook in self.on_revoked:
             try:
                 hook(keys)
             except Exception:
                 logger.exception("a revocation hook failed")
+
+    def _start_close(self, ws: Revocable, payload: str) -> None:
+        if ws in self._closing:
+            return
+        task = asyncio.create_task(_close(ws, payload), name="revocation-close")
+        self._closing[ws] = task
+        task.add_done_callback(partial(self._closed, ws))
 
     def _closed(self, ws: Revocable, _task: asyncio.Task[None]) -> None:
         self._closing.pop(ws, None)
@@ -221,6 +261,10 @@ class Revocations:
             old = [k for k, at in self._revoked_at.items() if now - at > REMEMBER]
             for key in old:
                 del self._revoked_at[key]
+
+
+def _unauthorized(reason: str) -> str:
+    return orjson.dumps({"type": "error", "code": "unauthorized", "message": reason}).decode()
 
 
 async def _close(ws: Revocable, payload: str) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -90,7 +91,8 @@ async def _hello(request: web.Request, ws: web.WebSocketResponse) -> Site | None
             asked = revocations.clock()
             site = await checkins.site_for_token(data.get("token"))
             tracked = site_key(site.id)
-            revocations.track(tracked, ws)
+            # the check holds no reference to the socket: it is a weak key's value
+            revocations.track(tracked, ws, partial(checkins.token_holds, data["token"], site.id))
             session = await request.app[keys.sessions_key].session_for_welcome(site.session_id)
             if revocations.revoked_since(tracked, asked):
                 # reset while this hello was answered, before the socket was tracked: the

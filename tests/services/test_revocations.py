@@ -334,3 +334,47 @@ async def test_a_revoked_site_socket_stores_nothing_more(aiohttp_client, setting
     ).json()
     assert live["present"] == 0
     await until(lambda: revocations.tracked(site_key(site["id"])) == 0, what="the untrack")
+
+
+async def test_when_the_bus_is_back_sockets_whose_token_no_longer_holds_are_closed():
+    revocations = Revocations(MemoryBus())
+    await revocations.start()
+    try:
+        reset, holding, unchecked = FakeSocket(), FakeSocket(), FakeSocket()
+        answers = {reset: False, holding: True}
+
+        def check(ws):
+            async def holds() -> bool:
+                return answers[ws]
+
+            return holds
+
+        revocations.track(site_key(1), reset, check(reset))
+        revocations.track(site_key(2), holding, check(holding))
+        revocations.track(site_key(3), unchecked)
+        await revocations.recheck()  # what the bus calls once Redis is back
+        await until(lambda: reset.closed, what="the socket whose token was reset")
+        assert reset.close_code == CLOSE_UNAUTHORIZED and reset.sent[0]["code"] == "unauthorized"
+        assert not holding.closed and not unchecked.closed
+        assert revocations.tracked(site_key(1)) == 0 and revocations.tracked(site_key(2)) == 1
+    finally:
+        await revocations.stop()
+
+
+async def test_a_coordinator_socket_is_rechecked_against_the_store(
+    aiohttp_client, settings, admin_headers
+):
+    client = await aiohttp_client(create_app(settings))
+    await seed_roster(client, admin_headers)
+    session = await open_session(client, admin_headers)
+    site = await add_site(client, admin_headers, session["id"])
+    device, _ = await hello(client, site["token"])
+    revocations = client.app[keys.revocations_key]
+    await revocations.recheck()
+    assert revocations.tracked(site_key(site["id"])) == 1  # its token holds: left open
+    store = client.app[keys.store_key]
+    await store.reset_site_token(site["id"], hash_token("reset-while-redis-was-away"))
+    await revocations.recheck()
+    assert (await asyncio.wait_for(device.receive_json(), 1))["code"] == "unauthorized"
+    await asyncio.wait_for(device.receive(), 1)
+    assert device.close_code == CLOSE_UNAUTHORIZED
