@@ -4,18 +4,23 @@ The record lists are streamed: the status line goes out once the session is know
 body as it is produced. A failure after that can no longer become an error body, so the
 connection is cut instead and the client sees a truncated download, not a complete-looking
 file.
+
+Every role sees them restricted to its scope: a session whose audience does not meet it is
+404 (`session_for`), and the service keeps only the records of members in it. The v1 admin
+token's scope is the whole tree, so its answers are those of v1.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 
 from streamsvc.domain.reports import parse_range
 from streamsvc.services.attendance import AttendanceService, Format
 from streamsvc.web import keys
-from streamsvc.web.auth import require_admin
+from streamsvc.web.auth import caller, session_for
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.params import session_id_param
 
@@ -46,9 +51,9 @@ async def attendance_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _stream(request: web.Request, fmt: Format) -> web.StreamResponse:
-    await require_admin(request)
-    service = request.app[keys.attendance_key]
     session_id = session_id_param(request)
+    found, _ = await session_for(request, session_id)
+    service = request.app[keys.attendance_key]
     rec = await service.load(session_id)
     response = web.StreamResponse(
         headers={"Content-Type": _CONTENT_TYPES[fmt], "Cache-Control": "no-store"}
@@ -61,7 +66,7 @@ async def _stream(request: web.Request, fmt: Format) -> web.StreamResponse:
     await response.prepare(request)
     finished = False
     try:
-        await service.export(rec, fmt, response)
+        await service.export(rec, fmt, response, scope=found.scope.codes())
         finished = True
     except ConnectionResetError:
         return response  # the client went away; there is no one left to tell
@@ -89,10 +94,12 @@ async def attendance_xlsx(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/v1/sessions/{sid}/summary")
 async def summary(request: web.Request) -> web.Response:
-    await require_admin(request)
-    service = request.app[keys.attendance_key]
     session_id = session_id_param(request)
-    by_unit, total = await service.summary(await service.load(session_id))
+    found, _ = await session_for(request, session_id)
+    service = request.app[keys.attendance_key]
+    by_unit, total = await service.summary(
+        await service.load(session_id), scope=found.scope.codes()
+    )
     return json_response(
         {
             "session": session_id,
@@ -104,8 +111,13 @@ async def summary(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/reports/absences")
 async def absences(request: web.Request) -> web.Response:
-    await require_admin(request)
+    found = await caller(request)
     service = request.app[keys.attendance_key]
     start, end = parse_range(request.query.get("from"), request.query.get("to"))
-    report = await service.absences(start, end)
+    report = await service.absences(
+        start,
+        end,
+        scope=found.scope.codes(),
+        visible=partial(request.app[keys.access_key].visible, found),
+    )
     return json_response(report.to_json())

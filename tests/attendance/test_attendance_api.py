@@ -187,7 +187,7 @@ async def test_absences_report_dates(client, admin_headers, query, status, field
         assert body["error"]["details"] == {"field": field}
 
 
-async def test_absences_report_needs_the_admin_token(client, admin_headers):
+async def test_absences_report_needs_a_signed_in_caller(client, admin_headers):
     world = await build_session(client, admin_headers)
     path = "/api/v1/reports/absences?from=2026-01-01&to=2026-12-31"
     r = await client.get(path, headers=auth(world.sites["hall"]["token"]))
