@@ -318,22 +318,34 @@ def units_outside(
     upload = {u.code: u for u in units}
     memo: dict[str, bool] = {}
 
-    def inside(code: str | None, depth: int = 0) -> bool:
-        if code is None or depth > len(upload):
+    def decided(code: str) -> bool | None:
+        """The answer for `code` on its own, or None when its parent decides."""
+        unit = upload[code]
+        if code == root:
+            return code in existing and unit.parent == existing[code].parent
+        if code in existing and not scope.covers(code):
             return False
-        if code in existing and code not in upload:
-            return scope.covers(code)
-        if code not in memo:
-            unit = upload.get(code)
-            if unit is None:
-                memo[code] = False
-            elif code == root:
-                memo[code] = code in existing and unit.parent == existing[code].parent
-            elif code in existing and not scope.covers(code):
-                memo[code] = False
+        return None
+
+    def inside(code: str | None) -> bool:
+        # a walk up the upload, not recursion: a chain of thousands of new units is only
+        # a deep tree, and must not end in a RecursionError (a 500)
+        chain: dict[str, None] = {}  # ordered, and a cycle is found at once
+        answer: bool | None = None
+        while answer is None:
+            if code is None or code in chain:
+                answer = False  # a new root, or a cycle (validate_units reports it too)
+            elif code in memo:
+                answer = memo[code]
+            elif code not in upload:
+                answer = code in existing and scope.covers(code)
             else:
-                memo[code] = inside(unit.parent, depth + 1)
-        return memo[code]
+                chain[code] = None
+                answer = decided(code)
+                code = upload[code].parent
+        for seen in chain:
+            memo[seen] = answer
+        return answer
 
     return [
         {"row": row, "error": f"unit {u.code} (parent {u.parent}) reaches outside your scope"}

@@ -449,3 +449,12 @@ def test_can_manage_user(who, target, changes, expected):
     changes = _creating(target) if changes is None else changes
     got = outcome(lambda: can_manage_user(who, scope(root), target, changes))
     assert got == ("ok" if expected == "ok" else "403 forbidden")
+
+
+def test_a_deep_chain_of_new_units_is_walked_not_recursed():
+    """Thousands of new units, each under the one before (listed children first): inside
+    when the chain hangs under the scope, every row outside when it hangs elsewhere."""
+    chain = [Unit(f"N{i}", "n", f"N{i - 1}" if i else "C1a") for i in range(5000)][::-1]
+    assert units_outside(scope("D1"), chain, EXISTING) == []
+    hanging = [Unit(u.code, u.name, "D2" if u.parent == "C1a" else u.parent) for u in chain]
+    assert len(units_outside(scope("D1"), hanging, EXISTING)) == 5000
