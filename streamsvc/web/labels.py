@@ -34,7 +34,6 @@ LABELS: dict[str, dict[str, str]] = {
         "admin_token": "Mã quản trị",
         "sign_in": "Đăng nhập",
         "sign_out": "Đăng xuất",
-        "bad_credentials": "Tên đăng nhập hoặc mật khẩu không đúng.",
         "wait_seconds": "{n} giây",
         "wait_minutes": "{n} phút",
         "session_ended": "Phiên đăng nhập đã hết hạn hoặc đã bị thu hồi. Vui lòng đăng nhập lại.",

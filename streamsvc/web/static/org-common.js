@@ -218,6 +218,13 @@ export async function signIn(check, start) {
     } catch (exc) {
       const kind = tokenKind();
       const mode = kind === "admin" ? "token" : "password";
+      if (me && kind === "user" && exc instanceof ApiError && exc.status === 403) {
+        // signed in, but this page's first call is beyond the role: say so, stay signed in
+        show($("signin"), false);
+        showAccount(me);
+        message($("page-error"), explain(exc), "error");
+        return;
+      }
       if (exc instanceof ApiError && (exc.status === 401 || exc.status === 403)) {
         clearToken();
         const reason = kind === "admin" ? (exc.status === 403 ? "token_forbidden" : "token_rejected") : "session_ended";
@@ -254,8 +261,7 @@ export async function signIn(check, start) {
       const data = await api("/api/v1/auth/login", { method: "POST", body: { login, password } });
       setToken(data.token, "user");
     } catch (exc) {
-      const text = exc instanceof ApiError && exc.code === "bad_credentials" ? t("bad_credentials") : explain(exc);
-      message(error, text, "error");
+      message(error, explain(exc), "error");
       $("signin-password").select();
       return;
     }
