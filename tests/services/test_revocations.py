@@ -13,6 +13,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiohttp import WSMsgType
@@ -256,6 +257,19 @@ async def test_a_read_that_crosses_a_revocation_is_read_again_not_cached(store):
 # -- two real apps on one database --------------------------------------------------------
 
 
+def redis_outage_relay():
+    """The cuttable TCP relay to Redis of tests/web/test_redis_outage.py (another folder, so
+    loaded by its path)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "web" / "test_redis_outage.py"
+    spec = importlib.util.spec_from_file_location("redis_outage_relay", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Relay()
+
+
 async def two_apps(aiohttp_client, settings):
     """Two instances of the app on one database, each bus shared as Redis would share it."""
     live, control = MemoryBus(), MemoryBus()
@@ -378,3 +392,37 @@ async def test_a_coordinator_socket_is_rechecked_against_the_store(
     assert (await asyncio.wait_for(device.receive_json(), 1))["code"] == "unauthorized"
     await asyncio.wait_for(device.receive(), 1)
     assert device.close_code == CLOSE_UNAUTHORIZED
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_a_reset_missed_while_redis_was_away_closes_the_socket_once_it_is_back(
+    aiohttp_client, database_url, redis_prefix, admin_headers
+):
+    if database_url.startswith("sqlite"):
+        pytest.skip("two instances share PostgreSQL")
+    from conftest import ADMIN, REDIS_HOST, REDIS_PORT, Settings
+
+    relay = redis_outage_relay()
+    await relay.start()
+    base = Settings(database=database_url, admin_token=ADMIN, redis_prefix=redis_prefix)
+    a = await aiohttp_client(create_app(base.with_(redis=f"redis://{REDIS_HOST}:{REDIS_PORT}/0")))
+    b = await aiohttp_client(create_app(base.with_(redis=f"redis://127.0.0.1:{relay.port}/0")))
+    await seed_roster(a, admin_headers)
+    session = await open_session(a, admin_headers)
+    site = await add_site(a, admin_headers, session["id"])
+    device, _ = await hello(b, site["token"])
+    try:
+        await relay.cut()
+        r = await a.post(
+            f"/api/v1/sessions/{session['id']}/sites/{site['id']}/token", headers=admin_headers
+        )
+        assert r.status == 200
+        with pytest.raises(asyncio.TimeoutError):  # B never heard of it
+            await asyncio.wait_for(device.receive(), 0.5)
+        await relay.start()  # Redis is back: B checks its sockets' tokens again
+        assert (await asyncio.wait_for(device.receive_json(), 15))["code"] == "unauthorized"
+        await asyncio.wait_for(device.receive(), 5)
+        assert device.close_code == CLOSE_UNAUTHORIZED
+    finally:
+        await relay.cut()
