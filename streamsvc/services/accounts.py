@@ -55,6 +55,11 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
+def _shown(value: object) -> str:
+    """A changed value as the audit log shows it (`true`/`false`, as in the API)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _bad_credentials() -> Unauthorized:
     return Unauthorized("wrong login or password", code="bad_credentials")
 
@@ -264,7 +269,9 @@ class AccountService:
         now = datetime.now(UTC)
         revoke = "password" in changes or (user.active and not new.active)
         detail = ", ".join(
-            f"{k}" if k == "password" else f"{k} {getattr(user, k)!s} -> {getattr(new, k)!s}"
+            k
+            if k == "password"
+            else f"{k}: {_shown(getattr(user, k))} -> {_shown(getattr(new, k))}"
             for k in USER_FIELDS
             if k in changes
         )

@@ -62,9 +62,16 @@ class RosterService:
         return {"created": created, "updated": updated}
 
     async def list_units(self, caller: Caller) -> list[Unit]:
-        """The units of the caller's scope."""
+        """The units of the caller's scope, and those above its root (their names are how a
+        session for a whole province reads to a district)."""
         caller.allow("viewer")
-        return [u for u in await self.store.list_units() if caller.scope.covers(u.code)]
+        root = caller.scope.root
+        above = set(caller.scope.tree.lineage(root)) if root is not None else set()
+        return [
+            u
+            for u in await self.store.list_units()
+            if u.code in above or caller.scope.covers(u.code)
+        ]
 
     async def search_members(
         self, caller: Caller, unit: str | None, query: str | None, limit: int, offset: int
