@@ -236,3 +236,66 @@ async def test_signing_out_closes_the_monitor(server):
         assert message["code"] == "unauthorized"
         await asyncio.wait_for(ws.receive(), 10)
         assert ws.close_code == 4401
+
+
+async def test_a_scoped_monitor_on_another_instance_counts_what_this_one_stored(
+    aiohttp_client, settings
+):
+    """Events reach the other instance over the bus without their members' units; it reads
+    an unexpected member's unit itself, and its scoped monitor counts them."""
+    from streamsvc.bus import MemoryBus
+    from streamsvc.web import keys
+    from streamsvc.web.app import create_app
+
+    bus = MemoryBus()
+    apps = []
+    for _ in range(2):
+        app = create_app(settings)
+        app[keys.bus_key] = bus
+        apps.append(await aiohttp_client(app))
+    a, b = apps
+    for path, body in (
+        ("/api/v1/units", {"units": UNITS}),
+        ("/api/v1/members", {"members": MEMBERS}),
+    ):
+        r = await a.post(path, json=body, headers=ADMIN_HEADERS)
+        assert r.status == 200, await r.text()
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    r = await a.post(
+        "/api/v1/sessions",
+        json={
+            "title": "Học tập",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+            "audience": ["C11"],
+        },
+        headers=ADMIN_HEADERS,
+    )
+    sid = (await r.json())["id"]
+    r = await a.post(
+        f"/api/v1/sessions/{sid}/sites",
+        json={"name": "Điểm cầu C11", "kind": "bridge", "unit": "C11", "capacity": None},
+        headers=ADMIN_HEADERS,
+    )
+    where = await r.json()
+
+    ws = await b.ws_connect("/ws/monitor")
+    await ws.send_json({"type": "hello", "token": ADMIN, "session": sid, "unit": "D1"})
+    live = (await asyncio.wait_for(ws.receive_json(), 10))["live"]
+    assert (live["expected"], live["present"], live["unexpected"]) == (2, 0, 0)
+    now = datetime.now(UTC).isoformat()
+    items = [
+        {"type": "checkin", "id": str(uuid.uuid4()), "member": m, "ts": now}
+        for m in ("A-01", "A-03", "B-01")  # expected; unexpected in D1; unexpected outside
+    ]
+    r = await a.post(
+        f"/api/v1/sessions/{sid}/checkins",
+        json={"items": items},
+        headers={"Authorization": f"Bearer {where['token']}"},
+    )
+    assert r.status == 200
+    live = await until(ws, lambda x: x["present"] == 1 and x["unexpected"] == 1, live)
+    r = await b.get(f"/api/v1/sessions/{sid}/live", headers=ADMIN_HEADERS)
+    whole = await r.json()
+    assert (whole["present"], whole["unexpected"]) == (1, 2)
+    await ws.close()
