@@ -74,11 +74,12 @@ class UnitTree:
     from a unit, so it costs the depth of the tree (five levels in practice) and no subtree
     is ever listed unless asked for."""
 
-    __slots__ = ("_children", "_parents")
+    __slots__ = ("_children", "_parents", "_roots")
 
     def __init__(self, units: Iterable[Unit]) -> None:
         self._parents: dict[str, str | None] = {u.code: u.parent for u in units}
         self._children: dict[str, list[str]] | None = None
+        self._roots: list[str] | None = None
 
     def __contains__(self, code: object) -> bool:
         return code in self._parents
@@ -98,6 +99,12 @@ class UnitTree:
             current = self._parents.get(current)
             seen += 1  # a cycle in bad data ends the walk
         return False
+
+    def is_whole(self, code: str) -> bool:
+        """Whether `code` is the tree's one root, so that its subtree is the whole tree."""
+        if self._roots is None:
+            self._roots = [c for c, p in self._parents.items() if p is None or p not in self]
+        return self._roots == [code]
 
     def lineage(self, code: str) -> list[str]:
         """The unit and its ancestors, nearest first."""

@@ -45,12 +45,20 @@ class AccessService:
         """The caller with its scope; `unit` narrows it to a subtree inside it (a monitor
         watching one province), and must lie in it."""
         tree = await self.tree()
-        scope = Scope(who.unit, tree)
+        scope = self._scope(who.unit, tree)
         if unit is not None:
             if not scope.covers(unit) or unit not in tree:
                 raise Forbidden(f"unit {unit} is outside your scope")
-            scope = Scope(unit, tree)
+            scope = self._scope(unit, tree)
         return Caller(who, scope, address)
+
+    @staticmethod
+    def _scope(root: str | None, tree: UnitTree) -> Scope:
+        """The subtree of `root`; the tree's one root is the whole tree (sites with no unit
+        and entries about no unit included), as the admin token is."""
+        if root is not None and tree.is_whole(root):
+            return Scope(None, tree)
+        return Scope(root, tree)
 
     async def audience(self, session: Session) -> tuple[str, ...]:
         """Who the session is for, for scope: a make-up session of the members excused at
