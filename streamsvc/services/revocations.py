@@ -121,13 +121,16 @@ class Revocations:
         self._revoked_at: dict[str, float] = {}
         self._closing: dict[Revocable, asyncio.Task[None]] = {}
         self._checks: weakref.WeakKeyDictionary[Revocable, Check] = weakref.WeakKeyDictionary()
+        self._rechecking: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.bus.start(self._on_message, self.recheck)
+        await self.bus.start(self._on_message, self._bus_back)
 
     async def stop(self) -> None:
         await self.bus.stop()
         tasks = list(self._closing.values())
+        if self._rechecking is not None:
+            tasks.append(self._rechecking)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -188,6 +191,19 @@ class Revocations:
                 self._start_close(ws, payload)
 
         await asyncio.gather(*(one(*entry) for entry in checks))
+
+    async def _bus_back(self) -> None:
+        # in a task of its own: the bus's reader goes on reading revocations meanwhile
+        if self._rechecking is None or self._rechecking.done():
+            self._rechecking = asyncio.create_task(
+                self._recheck_logged(), name="revocation-recheck"
+            )
+
+    async def _recheck_logged(self) -> None:
+        try:
+            await self.recheck()
+        except Exception:
+            logger.exception("rechecking the tracked sockets failed")
 
     def tracked(self, key: str) -> int:
         """Open sockets tracked under `key` (for tests and metrics)."""
