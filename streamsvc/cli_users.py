@@ -3,7 +3,9 @@
 The command line acts as the operator of the installation: an admin of the whole tree whose
 audit entries name the actor `cli` and no address. It runs the same `AccountService` the
 API runs, so a user made here is checked, hashed and recorded exactly like one made there;
-the first admin of a new installation is made here.
+the first admin of a new installation is made here. A change that ends sign-ins is told to
+the running instances over their shared Redis, when there is one, to close the live monitors
+opened with them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,14 @@ from typing import Any
 from streamsvc.config import Settings
 from streamsvc.domain.models import ROLES, Site, User
 from streamsvc.domain.policy import Caller, UnitTree
-from streamsvc.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from streamsvc.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+)
 
 __all__ = ["COMMANDS", "OPERATOR", "add_parser", "open_migrated_store", "run"]
 
@@ -77,6 +87,11 @@ def add_parser(sub: Any, helps: dict[str, str]) -> None:
         "--password-file", type=Path, metavar="FILE", help="read a new password from FILE"
     )
     change.add_argument("--database", help=helps["database"])
+    change.add_argument(
+        "--redis",
+        help=helps["redis"] + "; the running instances' Redis, so that they close at once the "
+        "live monitors open with the sign-ins a change ends",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,6 +234,41 @@ async def _update(args: argparse.Namespace, changes: dict[str, Any]) -> int:
         user, revoked = await service.update_user(caller, args.login, changes, units)
     finally:
         await store.close()
-    ended = f"; {len(revoked)} sign-in(s) ended" if revoked else ""
+    ended = ""
+    if revoked:
+        settings = Settings.from_env(database=args.database, redis=args.redis)
+        told = await _tell_instances(settings, revoked)
+        ended = f"; {len(revoked)} sign-in(s) ended" + (
+            "" if told else " (a live monitor open with one stops when it reconnects)"
+        )
     print(f"changed {_describe(user)}{ended}")
     return 0
+
+
+async def _tell_instances(settings: Settings, revoked: list[str]) -> bool:
+    """Every request reads its token's row, so the ended sign-ins are refused everywhere
+    already; only websockets opened with them outlive that. The instances close those when
+    told on their control bus, which the command line reaches when they share a Redis."""
+    if not settings.redis:
+        return False
+    from streamsvc.bus import open_bus
+    from streamsvc.services.revocations import encode, token_key
+
+    async def ignore(message: bytes) -> None:
+        return None
+
+    # a Redis out of reach is said here in one line, not also by the bus's reader
+    quiet, level = logging.getLogger("streamsvc.bus"), logging.getLogger("streamsvc.bus").level
+    quiet.setLevel(logging.ERROR)
+    bus = open_bus(settings.redis, f"{settings.redis_prefix}:control")
+    try:
+        await bus.start(ignore)
+        keys = [token_key(h) for h in revoked]
+        await bus.publish(encode(OPERATOR, keys, "this token was revoked"))
+    except StoreUnavailable as exc:
+        print(f"streamsvc user set: warning: {exc.message}", file=sys.stderr)
+        return False
+    finally:
+        await bus.stop()
+        quiet.setLevel(level)
+    return True

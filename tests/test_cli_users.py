@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import os
 import select
 import subprocess
@@ -15,11 +16,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import WSMsgType
 from argon2 import PasswordHasher
+from builders import open_session, seed_roster
+from conftest import ADMIN, REDIS_URL
 
 from streamsvc.cli import main
+from streamsvc.config import Settings
 from streamsvc.domain.models import Unit
 from streamsvc.exports.audit import AUDIT_COLUMNS
+from streamsvc.services.revocations import CLOSE_UNAUTHORIZED
+from streamsvc.web.app import create_app
 
 UNITS = [
     Unit("P", "Tỉnh ủy", None),
@@ -210,10 +217,12 @@ async def test_audit_csv_to_a_file_and_to_stdout(
     assert text.startswith("\ufeff")  # Excel reads the names right
     rows = list(csv.reader(io.StringIO(text[1:], newline="")))
     assert tuple(rows[0]) == AUDIT_COLUMNS
-    assert [r[1:] for r in rows[1:]] == [  # newest first
-        ["cli", "user_changed", "", "hai", "role organizer -> viewer", ""],
-        ["cli", "user_created", "", "hai", "role organizer", ""],
+    # newest first; the detail's wording is AccountService's
+    assert [r[1:5] + r[6:] for r in rows[1:]] == [
+        ["cli", "user_changed", "", "hai", ""],
+        ["cli", "user_created", "", "hai", ""],
     ]
+    assert "organizer -> viewer" in rows[1][5] and "organizer" in rows[2][5]
     stamp = datetime.fromisoformat(rows[1][0].replace("Z", "+00:00"))
     assert abs(stamp - datetime.now(UTC)) < timedelta(minutes=5)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -284,3 +293,41 @@ async def test_the_password_is_asked_for_twice_on_the_terminal(
     assert PASSWORD not in (out + err).decode()  # not echoed
     user = await store.get_user("tty")
     assert (user is not None) == (status == 0)
+
+
+@pytest.mark.redis
+async def test_a_password_set_here_closes_the_users_live_monitor_on_the_server(
+    aiohttp_client, database_url, admin_headers, password_file, redis_prefix, monkeypatch, capsys
+):
+    """The server learns of the ended sign-in on its control bus, through the shared Redis."""
+    monkeypatch.setenv("STREAMSVC_REDIS_PREFIX", redis_prefix)
+    settings = Settings(
+        database=database_url, admin_token=ADMIN, redis=REDIS_URL, redis_prefix=redis_prefix
+    )
+    client = await aiohttp_client(create_app(settings))
+    await seed_roster(client, admin_headers)
+    session = await open_session(client, admin_headers)
+    db = ("--database", database_url)
+    argv = ("user", "add", "lan", "--unit", "DB1", "--role", "viewer")
+    assert await run_cli(*argv, "--password-file", str(password_file), *db) == 0
+    r = await client.post("/api/v1/auth/login", json={"login": "lan", "password": PASSWORD})
+    assert r.status == 200, await r.text()
+    token = (await r.json())["token"]
+    ws = await client.ws_connect("/ws/monitor")
+    await ws.send_json({"type": "hello", "token": token, "session": session["id"]})
+    assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "snapshot"
+
+    new = password_file.with_name("new")
+    new.write_text("một-mật-khẩu-mới\n", encoding="utf-8")
+    argv = ("user", "set", "lan", "--password-file", str(new), "--redis", REDIS_URL)
+    assert await run_cli(*argv, *db) == 0
+    assert capsys.readouterr().out.strip().endswith("; 1 sign-in(s) ended")
+    while True:  # deltas may come first
+        msg = await asyncio.wait_for(ws.receive(), 10)
+        if msg.type != WSMsgType.TEXT or json.loads(msg.data)["type"] == "error":
+            break
+    assert json.loads(msg.data)["code"] == "unauthorized"
+    await asyncio.wait_for(ws.receive(), 10)
+    assert ws.close_code == CLOSE_UNAUTHORIZED
+    r = await client.get("/api/v1/sessions", headers={"Authorization": f"Bearer {token}"})
+    assert r.status == 401
