@@ -496,7 +496,7 @@ def _op(
     tree); it goes into the description, where the API page shows it."""
     op: Schema = {"summary": summary, "tags": [tag], "responses": dict(responses)}
     if role:
-        need = f"Needs the role `{role}` or above, inside the caller's scope."
+        need = f"Role: `{role}` or above, inside the caller's scope."
         description = f"{description} {need}" if description else need
     if description:
         op["description"] = description
@@ -773,7 +773,15 @@ def _paths() -> dict[str, Schema]:
                 _ok("LIVE", _ref("Live")),
                 auth=admin,
                 role="viewer",
-                params=sid,
+                params=[
+                    SID,
+                    _query(
+                        "unit",
+                        STR,
+                        "a unit's code: LIVE restricted to its subtree (inside the caller's scope)",
+                    ),
+                ],
+                description="Restricted to the caller's scope, as every answer for a user is.",
             )
         },
         "/api/v1/sessions/{sid}/attendance": {
@@ -939,7 +947,9 @@ def _paths() -> dict[str, Schema]:
                 body=_ref("UserChange"),
                 description=(
                     "Deactivating a user or changing their password revokes their tokens at "
-                    "once. `404 unknown_user` for a user outside the caller's scope."
+                    "once. `404 unknown_user` for a user outside the caller's scope. Any "
+                    "signed-in user may change their own `full_name` and `password` (and "
+                    "nothing else of their own)."
                 ),
             )
         },

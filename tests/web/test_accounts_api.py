@@ -251,6 +251,21 @@ async def test_users_are_managed_inside_the_scope(api):
             assert (status, body["error"]["code"]) == (403, "forbidden"), (login, path)
 
 
+async def test_a_user_changes_their_own_name_and_password_and_nothing_else(api):
+    await seed(api, USERS[2:3])
+    token = await api.token("cb1.viewer")
+    for change in ({"role": "admin"}, {"unit": "TU"}, {"active": False}):
+        status, body, _ = await api.call("PATCH", "/api/v1/users/cb1.viewer", token, change)
+        assert (status, body["error"]["code"]) == (403, "forbidden"), change
+    changed = await api.ok(
+        "PATCH", "/api/v1/users/cb1.viewer", token, {"full_name": "Đinh Văn Tuấn"}
+    )
+    assert (changed["full_name"], changed["role"]) == ("Đinh Văn Tuấn", "viewer")
+    await api.ok("PATCH", "/api/v1/users/cb1.viewer", token, {"password": "mật-khẩu-thứ-hai"})
+    assert (await api.call("GET", "/api/v1/auth/me", token))[0] == 401  # its own sign-in ended
+    assert (await api.login("cb1.viewer", "mật-khẩu-thứ-hai"))[0] == 200
+
+
 async def test_the_audit_log_records_every_action_about_its_scope(api):
     await seed(api)
     first_at = await next_second()

@@ -4,6 +4,7 @@ is drawn from it."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -11,7 +12,9 @@ from openapi_spec_validator import validate
 
 from streamsvc.config import Settings
 from streamsvc.web.app import create_app
-from streamsvc.web.openapi import openapi_document
+from streamsvc.web.openapi import AUDIT_ACTIONS, ERROR_CODES, openapi_document
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 # aiohttp's static resource is one prefix; the document names the file as a parameter.
 STATIC_PATH = "/static/{filename}"
@@ -131,3 +134,11 @@ def test_the_sign_in_limit_answer_carries_retry_after():
 def test_each_operation_says_the_role_it_needs(path, method, role):
     op = openapi_document()["paths"][path][method]
     assert f"`{role}`" in op["description"]
+
+
+def test_every_error_code_and_audit_action_is_in_the_api_reference():
+    text = (DOCS / "api.md").read_text()
+    missing = [c for c in (*ERROR_CODES, *AUDIT_ACTIONS) if f"`{c}`" not in text]
+    assert missing == [], "add these to docs/api.md"
+    assert "`GET /api/v1/auth/me`" in text and "STREAMSVC_TRUSTED_PROXIES" in text
+    assert "STREAMSVC_TRUSTED_PROXIES" in (DOCS / "operations.md").read_text()
