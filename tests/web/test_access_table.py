@@ -12,6 +12,9 @@ the audit log read the same before and after.
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -188,6 +191,16 @@ class World:
             self._sessions[audience] = await self.fresh_session(audience)
         return self._sessions[audience]
 
+    def fixed_sessions(self) -> list[tuple[tuple[str, ...], int]]:
+        return list(self._sessions.items())
+
+    async def sites(self, sid: int, units: list[str | None]) -> None:
+        """Sites of these units in one upload, remembered for `site()`."""
+        rows = [{"name": f"Điểm {u}", "kind": "hall", "unit": u, "capacity": None} for u in units]
+        made = await self.admin("POST", f"/api/v1/sessions/{sid}/sites", {"sites": rows})
+        for site in made["sites"]:
+            self._sites[(sid, site["unit"] or "")] = site
+
     async def site(self, sid: int, unit: str | None) -> dict[str, Any]:
         key = (sid, unit or "")
         if key not in self._sites:
@@ -204,19 +217,21 @@ class World:
         await self.admin("POST", f"/api/v1/sessions/{sid}/excuses", body)
 
     async def fingerprint(self) -> dict[str, Any]:
-        """What a refused change must leave as it was."""
-        sessions = await self.admin("GET", "/api/v1/sessions")
-        sites = {}
-        for sid in self._sessions.values():
-            sites[sid] = (await self.admin("GET", f"/api/v1/sessions/{sid}/sites"))["sites"]
-        return {
-            "sessions": sessions,
-            "sites": sites,
-            "users": await self.admin("GET", "/api/v1/users"),
-            "units": await self.admin("GET", "/api/v1/units"),
-            "members": await self.admin("GET", "/api/v1/members", limit="1000"),
-            "audit": await self.admin("GET", "/api/v1/audit", limit="1"),
+        """What a refused change must leave as it was (read at once: it is read twice a case)."""
+        reads = {
+            "sessions": ("/api/v1/sessions", {}),
+            "users": ("/api/v1/users", {}),
+            "units": ("/api/v1/units", {}),
+            "members": ("/api/v1/members", {"limit": "1000"}),
+            "audit": ("/api/v1/audit", {"limit": "1"}),
         }
+        reads |= {
+            f"sites {sid}": (f"/api/v1/sessions/{sid}/sites", {}) for sid in self._sessions.values()
+        }
+        answers = await asyncio.gather(
+            *(self.admin("GET", path, **q) for path, q in reads.values())
+        )
+        return dict(zip(reads, answers, strict=True))
 
 
 async def _build_world(http: aiohttp.ClientSession, url: str, database: str) -> World:
@@ -241,7 +256,12 @@ async def _build_world(http: aiohttp.ClientSession, url: str, database: str) -> 
         for where in ("in", "above", "out"):
             if who.root is not None or where == "in":
                 await w.session(who.audience(where))
-    await w.site(await w.session(("D1",)), "C1a")  # a coordinator token for the bad input
+    for audience, sid in w.fixed_sessions():
+        units = [u["code"] for u in UNITS if any(TREE.within(u["code"], a) for a in audience)]
+        await w.sites(sid, [*units, None])
+    # every member absent once, for the absences report
+    closed = await w.fresh_session(("P", "Q"))
+    await w.admin("POST", f"/api/v1/sessions/{closed}/close")
     return w
 
 
@@ -285,7 +305,7 @@ class Call:
 
 
 Build = Callable[["World", Who, str], Awaitable[Call]]
-Check = Callable[["World", Who, str, Call, Any], Awaitable[None]]
+Check = Callable[["World", Who, str, Call, Answer], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -420,55 +440,100 @@ async def checkins(w: World, who: Who, where: str) -> Call:
 
 
 async def absences(w: World, who: Who, where: str) -> Call:
-    return Call(query={"from": "2026-01-01", "to": "2026-12-31"})
+    today = datetime.now(UTC).date()
+    days = {"from": today - timedelta(days=1), "to": today + timedelta(days=1)}
+    return Call(query={k: d.isoformat() for k, d in days.items()})
 
 
 # -- looks at a success's body: restricted to the scope -----------------------------------------
 
 
-async def sees_its_sessions(w: World, who: Who, where: str, call: Call, body: Any) -> None:
-    listed = {s["id"] for s in body["sessions"]}
+async def sees_its_sessions(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    listed = {s["id"] for s in answer.body["sessions"]}
     assert await w.session(who.audience("in")) in listed
     if who.root is not None:
         assert await w.session(who.audience("above")) in listed
         assert await w.session(who.audience("out")) not in listed
 
 
-async def sees_its_users(w: World, who: Who, where: str, call: Call, body: Any) -> None:
-    units = {u["unit"] for u in body["users"]}
+async def sees_its_users(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    units = {u["unit"] for u in answer.body["users"]}
     assert who.inside in units
     assert not units & who.outside_codes()
 
 
-async def sees_its_units(w: World, who: Who, where: str, call: Call, body: Any) -> None:
-    codes = {u["code"] for u in body["units"]}
-    assert who.inside in codes
-    assert not codes & who.outside_codes()
+async def sees_its_units(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    codes = {u["code"] for u in answer.body["units"]}
+    # the units above the root are named too: a province session's audience, to a district
+    above = set(TREE.lineage(who.root)) if who.root is not None else set()
+    assert who.inside in codes and above <= codes
+    assert not codes & (who.outside_codes() - above)
 
 
-async def sees_its_sites(w: World, who: Who, where: str, call: Call, body: Any) -> None:
-    sid = call.params["sid"]
-    await w.site(sid, who.outside if where == "above" else who.inside)
-    r = await w.call("GET", f"/api/v1/sessions/{sid}/sites", w.tokens[who.name])
-    units = {s["unit"] for s in r.body["sites"]}
-    assert not units & who.outside_codes()
+async def _site_units(w: World, sid: int) -> dict[int, str | None]:
+    """Each site of the session and its unit, as the admin token sees them."""
+    sites = (await w.admin("GET", f"/api/v1/sessions/{sid}/sites"))["sites"]
+    return {s["id"]: s["unit"] for s in sites}
+
+
+def _outside_sites(who: Who, units: list[str | None]) -> list[str | None]:
+    """The units of sites the principal must not see: outside its scope, or none at all
+    (a site with no unit belongs to the whole tree)."""
+    return [u for u in units if not (who.root is None or (u is not None and who.covers(u)))]
+
+
+async def sees_its_sites(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    units = [s["unit"] for s in answer.body["sites"]]
+    assert units and not _outside_sites(who, units)
+    everyone = await _site_units(w, call.params["sid"])
+    assert len(units) == len(everyone) - len(_outside_sites(who, list(everyone.values())))
+
+
+async def sees_its_live(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    live = answer.body
+    assert not {u["code"] for u in live["units"]} & who.outside_codes()
+    units = await _site_units(w, call.params["sid"])
+    seen = [units[s["id"]] for s in live["sites"]]
+    assert seen and not _outside_sites(who, seen)
+    assert live["expected"] == len(_members_seen(who, call.params["sid"], w))
+
+
+def _members_seen(who: Who, sid: int, w: World) -> list[str]:
+    """The roster's members expected at a fixed session and inside the principal's scope."""
+    audience = next(a for a, s in w.fixed_sessions() if s == sid)
+    return [
+        m["code"]
+        for m in MEMBERS
+        if any(TREE.within(m["unit"], a) for a in audience) and who.covers(m["unit"])
+    ]
+
+
+async def sees_its_records(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    members = sorted(r["member"] for r in answer.body["records"])
+    assert members == sorted(_members_seen(who, call.params["sid"], w))
+
+
+async def sees_its_csv(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    rows = list(csv.DictReader(io.StringIO(answer.text.removeprefix("\ufeff"))))
+    assert sorted(r["member"] for r in rows) == sorted(_members_seen(who, call.params["sid"], w))
+
+
+async def sees_its_summary(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    assert not {u["code"] for u in answer.body["units"]} & who.outside_codes()
+    assert answer.body["total"]["expected"] == len(_members_seen(who, call.params["sid"], w))
+
+
+async def sees_its_absences(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    absent = {m["member"]: m["unit"] for m in answer.body["members"]}
+    assert who.member_in in absent
+    assert not set(absent.values()) & who.outside_codes()
+
+
+async def sees_its_audit(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    created = {e["target"] for e in answer.body["entries"] if e["action"] == "user_created"}
+    assert "target-c1a" in created
     if who.root is not None:
-        assert None not in units
-
-
-async def sees_its_live(w: World, who: Who, where: str, call: Call, body: Any) -> None:
-    codes = {u["code"] for u in body["units"]}
-    assert not codes & who.outside_codes()
-
-
-async def sees_its_records(w: World, who: Who, where: str, call: Call, body: Any) -> None:
-    units = {r["unit"] for r in body["records"]}
-    assert not units & who.outside_codes()
-
-
-async def sees_its_summary(w: World, who: Who, where: str, call: Call, body: Any) -> None:
-    codes = {u["code"] for u in body["units"]}
-    assert not codes & who.outside_codes()
+        assert who.user_out not in created
 
 
 SEE = "200 404 200"  # a viewer's read of a session: visible unless out of sight
@@ -501,7 +566,7 @@ TABLE = [
         # a user outside the scope is not listed, and not found (docs: OpenAPI)
         codes={404: "unknown_user"},
     ),
-    Row("GET", "/api/v1/audit", nothing, "200 - -", "403 - -", "403 - -"),
+    Row("GET", "/api/v1/audit", nothing, "200 - -", "403 - -", "403 - -", check=sees_its_audit),
     Row("GET", "/api/v1/audit.csv", nothing, "200 - -", "403 - -", "403 - -"),
     Row("POST", "/api/v1/units", new_unit, "200 403 -", "403 403 -", "403 403 -", changes=True),
     Row("GET", "/api/v1/units", nothing, "200 - -", "200 - -", "200 - -", check=sees_its_units),
@@ -608,10 +673,26 @@ TABLE = [
         SEE,
         check=sees_its_records,
     ),
-    Row("GET", "/api/v1/sessions/{sid}/attendance.csv", in_session, SEE, SEE, SEE),
+    Row(
+        "GET",
+        "/api/v1/sessions/{sid}/attendance.csv",
+        in_session,
+        SEE,
+        SEE,
+        SEE,
+        check=sees_its_csv,
+    ),
     Row("GET", "/api/v1/sessions/{sid}/attendance.xlsx", in_session, SEE, SEE, SEE),
     Row("GET", "/api/v1/sessions/{sid}/summary", in_session, SEE, SEE, SEE, check=sees_its_summary),
-    Row("GET", "/api/v1/reports/absences", absences, "200 - -", "200 - -", "200 - -"),
+    Row(
+        "GET",
+        "/api/v1/reports/absences",
+        absences,
+        "200 - -",
+        "200 - -",
+        "200 - -",
+        check=sees_its_absences,
+    ),
     Row("GET", "/api/v1/openapi.json", nothing, "200 - -", "200 - -", "200 - -", public=True),
 ]
 
@@ -667,7 +748,7 @@ async def test_access(world: World, row: Row, who: Who, where: str, status: int)
         same = json.loads(json.dumps(other.body).replace(str(UNKNOWN_SID), str(call.params["sid"])))
         assert answer.body == same, "a hidden session must read as an unknown one"
     if status < 300 and row.check is not None:
-        await row.check(world, who, where, call, answer.body)
+        await row.check(world, who, where, call, answer)
 
 
 # -- /ws/monitor -----------------------------------------------------------------------------
@@ -681,10 +762,15 @@ MONITOR = [
 ]
 
 
-async def _monitor_hello(world: World, token: str, sid: int) -> tuple[dict[str, Any], int | None]:
+async def _monitor_hello(
+    world: World, token: str, sid: int, unit: str | None = None
+) -> tuple[dict[str, Any], int | None]:
     """The first answer to a monitor's hello, and the close code if the socket was closed."""
+    hello: dict[str, Any] = {"type": "hello", "token": token, "session": sid}
+    if unit is not None:
+        hello["unit"] = unit
     async with world.http.ws_connect(world.url + "/ws/monitor") as ws:
-        await ws.send_json({"type": "hello", "token": token, "session": sid})
+        await ws.send_json(hello)
         first = await ws.receive_json(timeout=10)
         if first.get("type") == "error":
             await ws.receive(timeout=10)
@@ -699,10 +785,75 @@ async def test_monitor(world: World, who: Who, where: str, expected: str):
     if expected == "snapshot":
         assert first["type"] == "snapshot", first
         assert not {u["code"] for u in first["live"]["units"]} & who.outside_codes()
+        assert first["live"]["expected"] == len(_members_seen(who, sid, world))
     else:
         assert (first["type"], first["code"], closed) == ("error", expected, 4404)
         unknown, closed_unknown = await _monitor_hello(world, world.tokens[who.name], UNKNOWN_SID)
         assert (unknown["code"], closed_unknown) == (first["code"], closed)
+
+
+async def _expired_token(w: World, login: str) -> str:
+    """A sign-in token whose 12 hours ran out, written through the store as login would."""
+    token = new_token()
+    store = open_store(w.database)
+    await store.open()
+    try:
+        now = datetime.now(UTC)
+        await store.add_auth_token(
+            hash_token(token), login, now - timedelta(hours=13), now - timedelta(hours=1)
+        )
+    finally:
+        await store.close()
+    return token
+
+
+async def _signed_out_token(w: World, login: str) -> str:
+    token = await w.login(login)
+    out = await w.call("POST", "/api/v1/auth/logout", token)
+    assert out.status == 204
+    return token
+
+
+async def _site_token(w: World, login: str) -> str:
+    return str((await w.site(await w.session(("D1",)), "C1a"))["token"])
+
+
+async def _own_token(w: World, login: str) -> str:
+    return w.tokens[login]
+
+
+MONITOR_REFUSALS = [
+    # token, unit in the hello, error code, close code
+    pytest.param(_site_token, None, "unauthorized", 4401, id="site-token"),
+    pytest.param(_signed_out_token, None, "unauthorized", 4401, id="signed-out"),
+    pytest.param(_expired_token, None, "unauthorized", 4401, id="expired"),
+    pytest.param(_own_token, "D2", "forbidden", 4403, id="unit-outside-the-scope"),
+    pytest.param(_own_token, "P", "forbidden", 4403, id="unit-above-the-scope"),
+]
+
+
+@pytest.mark.parametrize(("token_of", "unit", "code", "close"), MONITOR_REFUSALS)
+async def test_monitor_refusals(world: World, token_of, unit: str | None, code: str, close: int):
+    token = await token_of(world, "viewer-d1")
+    first, closed = await _monitor_hello(world, token, await world.session(("P",)), unit)
+    assert (first["type"], first.get("code"), closed) == ("error", code, close), first
+
+
+async def test_watching_one_subtree_inside_the_scope(world: World):
+    """`unit` narrows LIVE to a subtree inside the scope, on the socket and over HTTP;
+    outside it, 403 forbidden."""
+    sid, token = await world.session(("P",)), world.tokens["viewer-d1"]
+    first, closed = await _monitor_hello(world, token, sid, "C1a")
+    assert (first["type"], closed) == ("snapshot", None), first
+    assert {u["code"] for u in first["live"]["units"]} <= {"C1a"}
+    assert first["live"]["expected"] == 1
+    answer = await world.call("GET", f"/api/v1/sessions/{sid}/live", token, query={"unit": "C1a"})
+    assert (answer.status, answer.body["expected"]) == (200, 1), answer.text
+    for unit in ("D2", "P"):
+        answer = await world.call(
+            "GET", f"/api/v1/sessions/{sid}/live", token, query={"unit": unit}
+        )
+        assert (answer.status, answer.body["error"]["code"]) == (403, "forbidden")
 
 
 # -- bad input: each gets the contract's error and changes nothing --------------------------------
@@ -729,25 +880,11 @@ async def unknown_login(w: World) -> Answer:
 
 
 async def expired_token(w: World) -> Answer:
-    """A sign-in token whose 12 hours ran out, written through the store as login would."""
-    token = new_token()
-    store = open_store(w.database)
-    await store.open()
-    try:
-        now = datetime.now(UTC)
-        await store.add_auth_token(
-            hash_token(token), "viewer-d1", now - timedelta(hours=13), now - timedelta(hours=1)
-        )
-    finally:
-        await store.close()
-    return await w.call("GET", "/api/v1/sessions", token)
+    return await w.call("GET", "/api/v1/sessions", await _expired_token(w, "viewer-d1"))
 
 
 async def revoked_token(w: World) -> Answer:
-    token = await w.login("viewer-d1")
-    out = await w.call("POST", "/api/v1/auth/logout", token)
-    assert out.status == 204
-    return await w.call("GET", "/api/v1/sessions", token)
+    return await w.call("GET", "/api/v1/sessions", await _signed_out_token(w, "viewer-d1"))
 
 
 async def deactivated_user(w: World) -> Answer:
@@ -865,8 +1002,8 @@ async def test_bad_input(world: World, attempt, status: int, code: str, rows: li
     if rows is not None:
         assert [d["row"] for d in answer.body["error"]["details"]] == rows
     after = await world.fingerprint()
-    changes = ("sessions", "sites", "units", "members")
-    assert {k: after[k] for k in changes} == {k: before[k] for k in changes}
+    unchanged = [k for k in before if k not in ("users", "audit")]
+    assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged}
     if attempt is not deactivated_user:
         assert after["users"] == before["users"]
     if status != 401:  # sign-ins write login / login_failed / logout, which are no changes
