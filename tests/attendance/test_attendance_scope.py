@@ -23,7 +23,13 @@ from conftest import ADMIN
 from streamsvc.domain.checkin import Incoming, decide_batch
 from streamsvc.domain.models import Member, NewSite, Session, Unit
 from streamsvc.domain.policy import Scope, UnitTree
-from streamsvc.domain.reconcile import summarize
+from streamsvc.domain.reconcile import (
+    AttendanceRecord,
+    Status,
+    SummaryTally,
+    in_scope,
+    summarize,
+)
 from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.sessions import NewSessionData
 
@@ -57,6 +63,28 @@ D1 = frozenset({"D1", "C11", "C12"})
 CHECKINS = [("d1", "A-01", -5), ("d2", "A-02", 20), ("d1", "A-03", 0), ("d2", "B-01", 1)]
 CHECKINS += [("d1", "Q-01", 2)]
 EXCUSES = {"A-05": "ốm nằm viện", "B-03": "đi công tác"}
+
+# --- the rule, without a store ---------------------------------------------------------------
+
+
+def record(member: str, unit: str, status: Status) -> AttendanceRecord:
+    return AttendanceRecord(member, member, unit, status, None, None, None, None, None, 0, (), None)
+
+
+def test_the_tally_in_scope_keeps_the_scope_units_in_audience_order():
+    units = {u["code"]: Unit(u["code"], u["name"], u["parent"]) for u in UNITS}
+    records = [record("a", "C11", "present"), record("b", "C21", "absent")]
+    records.append(record("c", "C12", "absent"))
+    tally = SummaryTally(units, ["P"], D1)
+    for r in in_scope(records, D1):
+        tally.add(r)
+    assert [(u.code, s.expected, s.present) for u, s in tally.by_unit()] == [
+        ("D1", 2, 1),
+        ("C11", 1, 1),
+        ("C12", 1, 0),
+    ]
+    assert tally.total() == summarize([records[0], records[2]])
+
 
 # --- the service with a scope set ---------------------------------------------------------
 
