@@ -89,13 +89,6 @@ async def require_site(request: web.Request, session_id: int) -> Site:
     return site
 
 
-async def require_admin(request: web.Request) -> None:
-    """Transitional: an admin of the whole tree (the v1 rule). Handlers move to `caller()`."""
-    found = await caller(request, "admin")
-    if not found.scope.whole:
-        raise Forbidden("this needs an admin of the whole tree")
-
-
 async def revoke(request: web.Request, revoked: list[str]) -> None:
     """Close what is open with revoked credentials (`site:<id>`, `token:<hash>`), on every
     instance."""
