@@ -452,7 +452,10 @@ async def absences(w: World, who: Who, where: str) -> Call:
 
 
 async def sees_its_sessions(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
-    listed = {s["id"] for s in answer.body["sessions"]}
+    listed = {s["id"]: s["expected"] for s in answer.body["sessions"]}
+    for _, sid in w.fixed_sessions():
+        if sid in listed:
+            assert listed[sid] == len(_members_seen(who, sid, w))
     assert await w.session(who.audience("in")) in listed
     if who.root is not None:
         assert await w.session(who.audience("above")) in listed
@@ -511,6 +514,10 @@ def _members_seen(who: Who, sid: int, w: World) -> list[str]:
     ]
 
 
+async def sees_its_expected(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    assert answer.body["expected"] == len(_members_seen(who, call.params["sid"], w))
+
+
 async def sees_its_records(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
     members = sorted(r["member"] for r in answer.body["records"])
     assert members == sorted(_members_seen(who, call.params["sid"], w))
@@ -533,7 +540,11 @@ async def sees_its_absences(w: World, who: Who, where: str, call: Call, answer: 
 
 
 async def sees_its_audit(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
-    created = {e["target"] for e in answer.body["entries"] if e["action"] == "user_created"}
+    if answer.body is None:  # the CSV
+        entries = list(csv.DictReader(io.StringIO(answer.text.removeprefix("\ufeff"))))
+    else:
+        entries = answer.body["entries"]
+    created = {e["target"] for e in entries if e["action"] == "user_created"}
     assert "target-c1a" in created
     if who.root is not None:
         assert who.user_out not in created
@@ -570,7 +581,7 @@ TABLE = [
         codes={404: "unknown_user"},
     ),
     Row("GET", "/api/v1/audit", nothing, "200 - -", "403 - -", "403 - -", check=sees_its_audit),
-    Row("GET", "/api/v1/audit.csv", nothing, "200 - -", "403 - -", "403 - -"),
+    Row("GET", "/api/v1/audit.csv", nothing, "200 - -", "403 - -", "403 - -", check=sees_its_audit),
     Row("POST", "/api/v1/units", new_unit, "200 403 -", "403 403 -", "403 403 -", changes=True),
     Row("GET", "/api/v1/units", nothing, "200 - -", "200 - -", "200 - -", check=sees_its_units),
     Row(
@@ -601,7 +612,7 @@ TABLE = [
         "200 - -",
         check=sees_its_sessions,
     ),
-    Row("GET", "/api/v1/sessions/{sid}", in_session, SEE, SEE, SEE),
+    Row("GET", "/api/v1/sessions/{sid}", in_session, SEE, SEE, SEE, check=sees_its_expected),
     Row(
         "POST",
         "/api/v1/sessions/{sid}/close",
