@@ -96,6 +96,12 @@ class Store(Protocol):
         """Whether the member is expected at the session (false for an unknown session)."""
         ...
 
+    async def count_expected_within(self, session_ids: Sequence[int], root: str) -> dict[int, int]:
+        """For each session, how many of its expected members have a unit in the subtree of
+        `root`: `expected` as a caller scoped to that subtree sees it (0 for an unknown
+        session)."""
+        ...
+
     async def create_site(self, new: NewSite, *, audit: AuditEntry | None = None) -> Site:
         """The entry's `target` is filled in with the new site's id."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,7 +132,8 @@ class SessionService:
             detail=title,
             unit=caller.scope.tree.common_ancestor(effective) or caller.scope.root,
         )
-        return await self.store.create_session(new, from_excused_of=from_excused, audit=entry)
+        session = await self.store.create_session(new, from_excused_of=from_excused, audit=entry)
+        return (await self._in_scope(caller, [session]))[0]
 
     async def get_session(self, session_id: int) -> Session:
         session = await self.store.get_session(session_id)
@@ -142,18 +143,29 @@ class SessionService:
 
     async def list_sessions(self, caller: Caller) -> list[Session]:
         caller.allow("viewer")
-        return await self.access.visible(caller, await self.store.list_sessions())
+        visible = await self.access.visible(caller, await self.store.list_sessions())
+        return await self._in_scope(caller, visible)
 
-    async def session(
-        self, caller: Caller, session_id: int, need: str = "viewer", *, whole_session: bool = False
-    ) -> Session:
-        """The session if the caller may see it and has the role `need` (else 404 / 403)."""
-        return await self.access.session(caller, session_id, need, whole_session=whole_session)
+    async def session(self, caller: Caller, session_id: int) -> Session:
+        """The session as the caller sees it, if they may (else 404 exactly as an unknown
+        one): `expected` counts the members in their scope."""
+        found = await self.access.session(caller, session_id)
+        return (await self._in_scope(caller, [found]))[0]
+
+    async def _in_scope(self, caller: Caller, sessions: list[Session]) -> list[Session]:
+        """The sessions with `expected` restricted to the caller's scope, as the contract
+        restricts every count a scoped caller sees (one count per session; none for the
+        whole tree)."""
+        root = caller.scope.root
+        if root is None or not sessions:
+            return sessions
+        counts = await self.store.count_expected_within([s.id for s in sessions], root)
+        return [replace(s, expected=counts.get(s.id, 0)) for s in sessions]
 
     async def close_session(
         self, caller: Caller, session_id: int, now: datetime | None = None
     ) -> Session:
-        found = await self.session(caller, session_id, "organizer", whole_session=True)
+        found = await self.access.session(caller, session_id, "organizer", whole_session=True)
         now = now or datetime.now(UTC)
         entry = caller.entry(
             "session_closed",
@@ -167,11 +179,11 @@ class SessionService:
         self._welcome.forget(session_id)
         if session is None:
             raise NotFound(f"session {session_id} does not exist", code="unknown_session")
-        return session
+        return (await self._in_scope(caller, [session]))[0]
 
     async def create_site(self, caller: Caller, session_id: int, body: Any) -> tuple[Site, str]:
         """Register a site; the coordinator token is returned once and stored hashed."""
-        session = await self.session(caller, session_id, "organizer")
+        session = await self.access.session(caller, session_id, "organizer")
         body = _require_dict(body)
         name = _str(body, "name")
         kind = body.get("kind")
@@ -206,7 +218,7 @@ class SessionService:
         Every bad row is listed (`domain/sites.py`) and nothing is applied; the sites go in
         with one transaction, so 31,000 of them take seconds rather than a request each.
         """
-        session = await self.session(caller, session_id, "organizer")
+        session = await self.access.session(caller, session_id, "organizer")
         units = {u.code for u in await self.store.list_units()}
         fields, errors = validate_sites(rows, units)
         if errors:
@@ -235,13 +247,13 @@ class SessionService:
 
     async def list_sites(self, caller: Caller, session_id: int) -> list[Site]:
         """The session's sites in the caller's scope."""
-        await self.session(caller, session_id)
+        await self.access.session(caller, session_id)
         return [s for s in await self.store.list_sites(session_id) if caller.scope.covers(s.unit)]
 
     async def reset_site_token(self, caller: Caller, session_id: int, site_id: int) -> str:
         """A new coordinator token for a site; the old one is refused from now on (the
         caller closes its open sockets on every instance)."""
-        await self.session(caller, session_id, "organizer")
+        await self.access.session(caller, session_id, "organizer")
         site = await self.store.get_site(site_id)
         if site is None or site.session_id != session_id or not caller.scope.covers(site.unit):
             if site is not None and site.session_id == session_id:
@@ -272,7 +284,7 @@ class SessionService:
         return unit
 
     async def add_excuse(self, caller: Caller, session_id: int, body: Any) -> dict[str, Any]:
-        await self.session(caller, session_id, "organizer")
+        await self.access.session(caller, session_id, "organizer")
         body = _require_dict(body)
         member = _str(body, "member", 64)
         reason = _str(body, "reason", 2000)
@@ -297,7 +309,7 @@ class SessionService:
 
     async def withdraw_excuse(self, caller: Caller, session_id: int, member: str) -> None:
         """Take an excuse back (recorded by mistake); 404 when the member has none here."""
-        await self.session(caller, session_id, "organizer")
+        await self.access.session(caller, session_id, "organizer")
         unit = await self._member_in_scope(caller, member)
         entry = caller.entry(
             "excuse_withdrawn", datetime.now(UTC), session_id=session_id, target=member, unit=unit

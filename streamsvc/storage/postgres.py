@@ -83,6 +83,7 @@ _SESSION_BY_ID = numbered(sql.SESSION_BY_ID)
 _SESSION_STATE = numbered(sql.SESSION_STATE) + " FOR UPDATE"
 _EXPECTED_COUNT = _expected_sql(sql.EXPECTED_COUNT)
 _IS_EXPECTED = _expected_sql(sql.IS_EXPECTED)
+_EXPECTED_WITHIN = _expected_sql(sql.EXPECTED_WITHIN)
 _EXPECTED_MEMBERS = _expected_sql(sql.EXPECTED_MEMBERS)
 _FREEZE_EXPECTED = _expected_sql(sql.FREEZE_EXPECTED)
 _FREEZE_EXCUSED = numbered(sql.FREEZE_EXCUSED)
@@ -442,6 +443,13 @@ class PostgresStore:
 
     async def is_expected(self, session_id: int, member: str) -> bool:
         return await self._fetchrow(_IS_EXPECTED, session_id, session_id, member) is not None
+
+    async def count_expected_within(self, session_ids: Sequence[int], root: str) -> dict[int, int]:
+        async with self._connection() as conn:
+            return {
+                sid: int(await conn.fetchval(_EXPECTED_WITHIN, root, sid, sid))
+                for sid in session_ids
+            }
 
     # -- sites and excuses --------------------------------------------------------------
     async def create_site(self, new: NewSite, *, audit: AuditEntry | None = None) -> Site:

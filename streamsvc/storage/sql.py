@@ -28,6 +28,7 @@ __all__ = [
     "EXPECTED",
     "EXPECTED_COUNT",
     "EXPECTED_MEMBERS",
+    "EXPECTED_WITHIN",
     "FACT_MEMBERS",
     "FACT_SESSIONS",
     "FACT_STORED",
@@ -119,6 +120,14 @@ EXPECTED = (
 )
 EXPECTED_COUNT = f"SELECT count(*) FROM ({EXPECTED}) e"
 IS_EXPECTED = f"SELECT 1 FROM ({EXPECTED}) e WHERE e.member = ?"
+#: How many of the session's expected members have a unit in the subtree of a unit (three
+#: `?`: the unit, then the session id twice): `expected` as a scoped caller sees it. The
+#: `sub` of UNIT_SUBTREE is the scope; EXPECTED's own `sub`, inside its subquery, shadows it
+#: there and stays narrowed to the session.
+EXPECTED_WITHIN = (
+    f"{UNIT_SUBTREE} SELECT count(*) FROM ({EXPECTED}) e "
+    "JOIN members m ON m.code = e.member WHERE m.unit IN (SELECT code FROM sub)"
+)
 EXPECTED_MEMBERS = f"SELECT {MEMBER_COLS} FROM members WHERE code IN ({EXPECTED}) ORDER BY code"
 #: Freeze who was expected at the close, so later roster changes do not rewrite history.
 FREEZE_EXPECTED = (

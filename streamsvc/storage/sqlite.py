@@ -66,6 +66,7 @@ _UNAVAILABLE_CODES = frozenset(
 
 _EXPECTED_COUNT = sql.EXPECTED_COUNT.format(audience=sql.SQLITE_AUDIENCE)
 _IS_EXPECTED = sql.IS_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
+_EXPECTED_WITHIN = sql.EXPECTED_WITHIN.format(audience=sql.SQLITE_AUDIENCE)
 _EXPECTED_MEMBERS = sql.EXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
 _FREEZE_EXPECTED = sql.FREEZE_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
 _UNEXPECTED_MEMBERS = sql.UNEXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
@@ -392,6 +393,15 @@ class SqliteStore:
 
     async def is_expected(self, session_id: int, member: str) -> bool:
         return await self._fetchone(_IS_EXPECTED, (session_id, session_id, member)) is not None
+
+    async def count_expected_within(self, session_ids: Sequence[int], root: str) -> dict[int, int]:
+        def run(conn: sqlite3.Connection) -> dict[int, int]:
+            return {
+                sid: int(conn.execute(_EXPECTED_WITHIN, (root, sid, sid)).fetchone()[0])
+                for sid in session_ids
+            }
+
+        return await self._read(run)
 
     # -- sites and excuses --------------------------------------------------------------
     async def create_site(self, new: NewSite, *, audit: AuditEntry | None = None) -> Site:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from streamsvc.errors import InvalidInput
 from streamsvc.web import keys
-from streamsvc.web.auth import caller, require_site, revoke, session_for
+from streamsvc.web.auth import caller, require_site, revoke
 from streamsvc.web.jsonutil import (
     NUL_MESSAGE,
     json_response,
@@ -129,7 +129,8 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/sessions/{sid}")
 async def get_session(request: web.Request) -> web.Response:
-    _, session = await session_for(request, session_id_param(request))
+    sid = session_id_param(request)
+    session = await request.app[keys.sessions_key].session(await caller(request), sid)
     return json_response(session_json(session))
 
 

@@ -1,0 +1,114 @@
+"""A session's `expected` restricted to the caller's scope, through a real server on both
+stores: a district viewer of a province session sees its district's members in the list and
+in the session itself, before and after the close; the admin token sees the whole audience.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from conftest import ADMIN
+
+UNITS = [
+    {"code": "P", "name": "Tỉnh ủy Bắc Kạn", "parent": None},
+    {"code": "D1", "name": "Đảng bộ huyện Bạch Thông", "parent": "P"},
+    {"code": "C11", "name": "Chi bộ xã Quân Hà", "parent": "D1"},
+    {"code": "C12", "name": "Chi bộ xã Cẩm Giàng", "parent": "D1"},
+    {"code": "D2", "name": "Đảng bộ huyện Chợ Mới", "parent": "P"},
+    {"code": "C21", "name": "Chi bộ xã Yên Đĩnh", "parent": "D2"},
+    {"code": "Q", "name": "Tỉnh ủy Thái Nguyên", "parent": None},
+    {"code": "CQ", "name": "Chi bộ phường Phan Đình Phùng", "parent": "Q"},
+]
+MEMBERS = [
+    {"code": "A-01", "full_name": "Nguyễn Văn An", "unit": "C11"},
+    {"code": "A-02", "full_name": "Hoàng Thị Bình", "unit": "C11"},
+    {"code": "A-03", "full_name": "Nông Văn Cường", "unit": "C12"},
+    {"code": "B-01", "full_name": "Ma Thị Phượng", "unit": "C21"},
+    {"code": "B-02", "full_name": "Đàm Văn Giang", "unit": "C21"},
+    {"code": "Q-01", "full_name": "Lục Văn Long", "unit": "CQ"},
+]
+PASSWORD = "mật-khẩu-đủ-dài-123"
+
+
+async def call(
+    http: aiohttp.ClientSession, method: str, path: str, token: str, body: Any = None
+) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http.request(method, path, json=body, headers=headers) as resp:
+        return resp.status, await resp.json()
+
+
+async def ok(http: aiohttp.ClientSession, path: str, body: Any, token: str = ADMIN) -> Any:
+    status, answer = await call(http, "POST", path, token, body)
+    assert status in (200, 201), answer
+    return answer
+
+
+def planned(audience: list[str]) -> dict[str, Any]:
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    return {
+        "title": "Học tập Nghị quyết",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat(),
+        "audience": audience,
+    }
+
+
+async def sign_in(http: aiohttp.ClientSession, login: str, unit: str, role: str) -> str:
+    user = {"login": login, "full_name": "Người dùng", "unit": unit, "role": role}
+    await ok(http, "/api/v1/users", {**user, "password": PASSWORD})
+    status, body = await call(
+        http, "POST", "/api/v1/auth/login", "", {"login": login, "password": PASSWORD}
+    )
+    assert status == 200, body
+    return str(body["token"])
+
+
+async def expected(http: aiohttp.ClientSession, token: str) -> dict[int, int]:
+    """`expected` of each session in the list, by id; each one read alone agrees."""
+    status, body = await call(http, "GET", "/api/v1/sessions", token)
+    assert status == 200, body
+    listed = {s["id"]: s["expected"] for s in body["sessions"]}
+    for sid, count in listed.items():
+        status, one = await call(http, "GET", f"/api/v1/sessions/{sid}", token)
+        assert (status, one["expected"]) == (200, count), one
+    return listed
+
+
+async def test_a_district_viewer_sees_its_districts_expected_members(server):
+    async with aiohttp.ClientSession(base_url=server.url) as http:
+        await ok(http, "/api/v1/units", {"units": UNITS})
+        await ok(http, "/api/v1/members", {"members": MEMBERS})
+        province = (await ok(http, "/api/v1/sessions", planned(["P"])))["id"]
+        other = (await ok(http, "/api/v1/sessions", planned(["Q"])))["id"]
+        district = (await ok(http, "/api/v1/sessions", planned(["D1", "CQ"])))["id"]
+        d1 = await sign_in(http, "xem-d1", "D1", "viewer")
+        c11 = await sign_in(http, "xem-c11", "C11", "viewer")
+
+        assert await expected(http, ADMIN) == {province: 5, other: 1, district: 4}
+        assert await expected(http, d1) == {province: 3, district: 3}
+        assert await expected(http, c11) == {province: 2, district: 2}
+
+        # closed: the frozen list, still counted within the scope
+        closed = await ok(http, f"/api/v1/sessions/{province}/close", None)
+        assert closed["expected"] == 5
+        assert (await expected(http, d1))[province] == 3
+        assert (await expected(http, ADMIN))[province] == 5
+
+
+async def test_an_organizers_created_and_closed_session_count_its_scope(server):
+    async with aiohttp.ClientSession(base_url=server.url) as http:
+        await ok(http, "/api/v1/units", {"units": UNITS})
+        await ok(http, "/api/v1/members", {"members": MEMBERS})
+        organizer = await sign_in(http, "to-chuc-d1", "D1", "organizer")
+        created = await ok(http, "/api/v1/sessions", planned(["C11", "C12"]), organizer)
+        assert created["expected"] == 3
+        # A-03 leaves for D2 after the close: the frozen list keeps them, D1's count does not
+        closed = await ok(http, f"/api/v1/sessions/{created['id']}/close", None, organizer)
+        assert closed["expected"] == 3
+        moved = {"code": "A-03", "full_name": "Nông Văn Cường", "unit": "C21"}
+        await ok(http, "/api/v1/members", {"members": [moved]})
+        assert await expected(http, organizer) == {created["id"]: 2}
+        assert await expected(http, ADMIN) == {created["id"]: 3}
