@@ -27,6 +27,7 @@ from streamsvc.web.accounts_api import routes as accounts_routes
 from streamsvc.web.api import routes as api_routes
 from streamsvc.web.attendance_api import setup as setup_attendance
 from streamsvc.web.errors import error_middleware
+from streamsvc.web.evidence_api import setup as setup_evidence
 from streamsvc.web.fanout import Fanout
 from streamsvc.web.jsonutil import json_response
 from streamsvc.web.metrics import setup as setup_metrics
@@ -99,6 +100,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(api_routes)
     app.router.add_routes(accounts_routes)
     setup_attendance(app)
+    setup_evidence(app)
     setup_site_api(app)
     app.router.add_routes(page_routes)
     app.router.add_routes(openapi_routes)
