@@ -116,6 +116,8 @@ WHO = {
         in_d1("org-d1", "organizer"),
         in_d1("viewer-d1", "viewer"),
         Who("org-c1a", "org-c1a", "organizer", "C1a", "C1a", "C1b", "11", "12", ("D1",), ("C1b",)),
+        # the coordinator token of a C1a site at the D1 session: its world is D1's
+        Who("site", None, "site", "D1", "D1", "D2", "11", "21", ("P",), ("D2",)),
     )
 }
 #: Users to change and to look at, beside the principals themselves.
@@ -265,6 +267,7 @@ async def _build_world(http: aiohttp.ClientSession, url: str, database: str) -> 
     # every member absent once, for the absences report
     closed = await w.fresh_session(("P", "Q"))
     await w.admin("POST", f"/api/v1/sessions/{closed}/close")
+    w.tokens["site"] = (await w.site(await w.session(("D1",)), "C1a"))["token"]
     return w
 
 
@@ -322,6 +325,7 @@ class Row:
     organizer: str
     viewer: str
     token: str | None = None  # the v1 admin token, where it differs from an admin user
+    site: str = "403 - -"  # a site's coordinator token: nothing but its own check-ins
     users_only: bool = False
     public: bool = False
     changes: bool = False  # a refused request must change nothing
@@ -329,7 +333,9 @@ class Row:
     codes: dict[int, str] = field(default_factory=dict)
 
     def expected(self, who: Who) -> dict[str, int]:
-        spec = (self.token if who.login is None and self.token else None) or getattr(self, who.role)
+        spec = (self.token if who.name == "token" and self.token else None) or getattr(
+            self, who.role
+        )
         return {
             where: int(status)
             for where, status in zip(("in", "out", "above"), spec.split(), strict=True)
@@ -667,6 +673,7 @@ TABLE = [
         "403 403 -",
         "403 403 -",
         "403 403 -",
+        site="200 403 -",
         changes=True,
     ),
     Row(
@@ -676,6 +683,7 @@ TABLE = [
         "403 403 -",
         "403 403 -",
         "403 403 -",
+        site="200 403 -",
     ),
     Row("GET", "/api/v1/sessions/{sid}/live", in_session, SEE, SEE, SEE, check=sees_its_live),
     Row(
@@ -707,7 +715,16 @@ TABLE = [
         "200 - -",
         check=sees_its_absences,
     ),
-    Row("GET", "/api/v1/openapi.json", nothing, "200 - -", "200 - -", "200 - -", public=True),
+    Row(
+        "GET",
+        "/api/v1/openapi.json",
+        nothing,
+        "200 - -",
+        "200 - -",
+        "200 - -",
+        site="200 - -",
+        public=True,
+    ),
 ]
 
 
@@ -715,7 +732,7 @@ def _cases() -> list[Any]:
     cases = []
     for row in TABLE:
         for who in WHO.values():
-            if row.users_only and who.login is None:
+            if row.users_only and who.login is None:  # the admin token, a site's
                 continue
             for where, status in row.expected(who).items():
                 if who.root is None and where != "in":
@@ -772,7 +789,7 @@ MONITOR = [
     pytest.param(who, where, expected, id=f"{who.name} {where}")
     for who in WHO.values()
     for where, expected in (("in", "snapshot"), ("above", "snapshot"), ("out", "not_found"))
-    if who.root is not None or where == "in"
+    if (who.root is not None or where == "in") and who.role != "site"
 ]
 
 
