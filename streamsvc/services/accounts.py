@@ -146,8 +146,7 @@ class AccountService:
             raise InvalidInput("login and password are required strings")
         if len(login) > 200 or len(password) > MAX_PASSWORD or "\x00" in login:
             raise _bad_credentials()
-        now = datetime.now(UTC)
-        await self._check_limits(login, address, now)
+        await self._check_limits(login, address, datetime.now(UTC))
         user = await self.store.get_user(login)
         if user is None:
             # the same work as for a real user, so the answer's time tells nothing
@@ -156,6 +155,10 @@ class AccountService:
             ok = False
         else:
             ok = await self._verify(user.password_hash, password) and user.active
+        # Again after hashing, whatever the outcome: guesses sent at once all pass the first
+        # check before any failure is written, and wait here for a hasher meanwhile.
+        now = datetime.now(UTC)
+        await self._check_limits(login, address, now)
         if not ok or user is None:
             await self.store.append_audit(
                 [self._entry("login_failed", now, login, address, user.unit if user else None)]
