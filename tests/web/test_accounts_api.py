@@ -18,7 +18,10 @@ import aiohttp
 import pytest
 from builders import MEMBERS, UNITS, checkin, iso, now
 from conftest import ADMIN
+from jsonschema import Draft202012Validator
 from streamsvc_clients.serverproc import ServerProcess as BareServerProcess
+
+from streamsvc.web.openapi import openapi_document
 
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 PASSWORD = "mật-khẩu-đủ-dài"
@@ -52,6 +55,15 @@ async def next_second() -> datetime:
     moment = now().replace(microsecond=0) + timedelta(seconds=1)
     await asyncio.sleep((moment - now()).total_seconds() + 0.01)
     return moment
+
+
+def conforms(body: Any, schema: str) -> None:
+    """The body has the shape the OpenAPI document gives it (schemathesis checks the answers
+    to the admin token; these are a user's)."""
+    document = openapi_document()
+    Draft202012Validator(
+        {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+    ).validate(body)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -116,7 +128,9 @@ async def test_login_gives_a_12_hour_token_and_the_user_without_a_password(api):
     expires = datetime.fromisoformat(data["expires_at"])
     assert abs(expires - (datetime.now(UTC) + timedelta(hours=12))) < timedelta(minutes=1)
     assert "password" not in str(data).lower() and PASSWORD not in str(data)
+    conforms(data, "SignedIn")
     me = await api.ok("GET", "/api/v1/auth/me", data["token"])
+    conforms(me, "Me")
     assert (me["actor"], me["role"], me["unit"]) == ("db1.admin", "admin", "DB1")
     assert me["unit_name"] == "Đảng bộ huyện Ba Bể" and me["user"] == data["user"]
     listed = await api.ok("GET", "/api/v1/users")
@@ -381,6 +395,10 @@ async def test_the_audit_log_records_every_action_about_its_scope(api):
     # DB1's admin sees the entries about DB1 only
     district = await api.token("db1.admin")
     theirs = await audit("", district)
+    for entry in theirs:
+        conforms(entry, "AuditEntry")
+    for user in (await api.ok("GET", "/api/v1/users", district))["users"]:
+        conforms(user, "User")
     assert theirs and {e["session"] for e in theirs} <= {sid, None}
     assert {e["action"] for e in theirs} >= ACTIONS - {"roster_imported"}
     logins = {e["target"] for e in theirs if e["action"] in ("login", "user_created")}
