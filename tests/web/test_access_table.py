@@ -437,6 +437,12 @@ async def recorded_excuse(w: World, who: Who, where: str) -> Call:
     return Call({"sid": sid, "member": member})
 
 
+async def evidence(w: World, who: Who, where: str) -> Call:
+    call = await in_session(w, who, where)
+    row = {"member": who.member(where), "reflection": True, "quiz_score": None}
+    return Call(call.params, {"evidence": [row]})
+
+
 async def a_site(w: World, who: Who, where: str) -> Call:
     sid = await w.session(who.audience(where))
     unit = who.unit(where) if where != "out" else who.outside
@@ -543,6 +549,13 @@ async def sees_its_absences(w: World, who: Who, where: str, call: Call, answer: 
     absent = {m["member"]: m["unit"] for m in answer.body["members"]}
     assert who.member_in in absent
     assert not set(absent.values()) & who.outside_codes()
+
+
+async def sees_its_year(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    members = {m["member"] for m in answer.body["members"]}
+    assert who.member_in in members
+    units = {m["unit"] for m in answer.body["members"]} | {u["code"] for u in answer.body["units"]}
+    assert not units & who.outside_codes()
 
 
 async def sees_its_audit(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
@@ -685,6 +698,15 @@ TABLE = [
         "403 403 -",
         site="200 403 -",
     ),
+    Row(
+        "POST",
+        "/api/v1/sessions/{sid}/evidence",
+        evidence,
+        "200 404 403",
+        "200 404 403",
+        ACT,
+        changes=True,
+    ),
     Row("GET", "/api/v1/sessions/{sid}/live", in_session, SEE, SEE, SEE, check=sees_its_live),
     Row(
         "GET",
@@ -715,6 +737,17 @@ TABLE = [
         "200 - -",
         check=sees_its_absences,
     ),
+    Row(
+        "GET",
+        "/api/v1/reports/yearly",
+        absences,
+        "200 - -",
+        "200 - -",
+        "200 - -",
+        check=sees_its_year,
+    ),
+    Row("GET", "/api/v1/reports/yearly.csv", absences, "200 - -", "200 - -", "200 - -"),
+    Row("GET", "/api/v1/reports/yearly.xlsx", absences, "200 - -", "200 - -", "200 - -"),
     Row(
         "GET",
         "/api/v1/openapi.json",
