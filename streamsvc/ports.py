@@ -11,7 +11,20 @@ from datetime import datetime
 from typing import Protocol
 
 from streamsvc.domain.checkin import Facts, Incoming, Outcome
-from streamsvc.domain.models import AuditEntry, Event, Member, NewSite, Session, Site, Unit, User
+from streamsvc.domain.models import (
+    ActionPlan,
+    AuditEntry,
+    Event,
+    Evidence,
+    Member,
+    NewSite,
+    PlanRule,
+    Requirements,
+    Session,
+    Site,
+    Unit,
+    User,
+)
 
 __all__ = ["Bus", "CheckinItem", "Decider", "NewSession", "Store"]
 
@@ -37,6 +50,10 @@ class NewSession(Protocol):
     def late_after_minutes(self) -> int: ...
     @property
     def makeup_for(self) -> int | None: ...
+    @property
+    def requires(self) -> Requirements: ...
+    @property
+    def plans(self) -> PlanRule | None: ...
 
 
 class Store(Protocol):
@@ -208,6 +225,61 @@ class Store(Protocol):
     async def list_excuses(self, session_id: int) -> dict[str, str]: ...
     async def list_unexpected_members(self, session_id: int) -> dict[str, Member]: ...
     async def list_made_up(self, session_id: int) -> set[str]: ...
+
+    # study evidence, session rules, action plans
+    async def update_session_rules(
+        self,
+        session_id: int,
+        requires: Requirements,
+        plans: PlanRule | None,
+        *,
+        audit: AuditEntry | None = None,
+    ) -> Session | None:
+        """Replace what completing the session needs and which units owe a plan, closed or
+        not (the reconcile reads them when exporting); None (and no entry) for an unknown
+        session."""
+        ...
+
+    async def upsert_evidence(
+        self, rows: Sequence[Evidence], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
+        """(created, updated): each row replaces the stored one of its (session, member)
+        whole, so the service merges a partial upload with what is stored first; one row per
+        (session, member). `updated_at` is the row's, or the time of the write if None."""
+        ...
+
+    async def list_evidence(
+        self, session_id: int, members: Sequence[str] | None = None
+    ) -> dict[str, Evidence]:
+        """The evidence handed in at the session by member: of every member, or of these."""
+        ...
+
+    async def list_makeup_evidence(self, session_id: int) -> dict[str, Evidence]:
+        """The evidence handed in at the make-up sessions of this one (`makeup_for =
+        session_id`), one per member, the most recently updated: a made-up member completes
+        the session on what they handed in at the make-up (each row keeps its own
+        session_id)."""
+        ...
+
+    async def expected_among(self, session_id: int, codes: Sequence[str]) -> set[str]:
+        """Which of these members are expected at the session (`sql.EXPECTED`), in one pass
+        however many: an upload of 100,000 rows is checked at once, not member by member."""
+        ...
+
+    async def save_plan(self, plan: ActionPlan, *, audit: AuditEntry | None = None) -> bool:
+        """Record a unit's plan of a kind: True when new, False when it replaced the one
+        recorded before (a correction)."""
+        ...
+
+    async def delete_plan(
+        self, session_id: int, unit: str, kind: str, *, audit: AuditEntry | None = None
+    ) -> bool:
+        """Withdraw a plan recorded by mistake; False (and no entry) when there was none."""
+        ...
+
+    async def list_plans(self, session_id: int) -> list[ActionPlan]:
+        """The session's plans by (unit, kind)."""
+        ...
 
 
 class Bus(Protocol):

@@ -11,14 +11,19 @@ from typing import Literal
 
 __all__ = [
     "FORMS",
+    "PLAN_KINDS",
     "ROLES",
+    "ActionPlan",
     "AuditEntry",
     "Event",
     "EventType",
+    "Evidence",
     "Excuse",
     "Form",
     "Member",
     "NewSite",
+    "PlanRule",
+    "Requirements",
     "Role",
     "Session",
     "Site",
@@ -51,8 +56,29 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class Requirements:
+    """What completing a session needs besides attending: a reflection handed in, a quiz
+    score of at least `quiz_pass`. Scores lie in 0..quiz_max (the session's range)."""
+
+    reflection: bool = False
+    quiz_pass: float | None = None
+    quiz_max: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRule:
+    """Which units owe an action plan after the session: those at `depth` of the unit tree
+    (root = 0) inside the audience subtrees, and with `heads` each such unit's head too."""
+
+    depth: int
+    heads: bool = False
+    due: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Session:
-    """A study session. `expected` is filled in by the store when it is read."""
+    """A study session. `expected` is filled in by the store when it is read; sessions
+    stored before requirements existed read as nothing required and no plans owed."""
 
     id: int
     title: str
@@ -64,6 +90,8 @@ class Session:
     state: Literal["open", "closed"] = "open"
     closed_at: datetime | None = None
     expected: int = 0
+    requires: Requirements = Requirements()
+    plans: PlanRule | None = None
 
     @property
     def is_open(self) -> bool:
@@ -117,6 +145,37 @@ class Excuse:
     member: str
     reason: str
     created_at: datetime | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a member handed in after a session: a reflection, a quiz score, and whether the
+    cell secretary confirmed they studied on their own (`self_study`: counted as present,
+    form self_study). `updated_at` is set by the store when the row is written."""
+
+    session_id: int
+    member: str
+    reflection: bool = False
+    quiz_score: float | None = None
+    self_study: bool = False
+    updated_at: datetime | None = None
+
+
+#: Who owes an action plan: the unit's committee, or its head personally.
+PLAN_KINDS: tuple[str, ...] = ("committee", "head")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPlan:
+    """An action plan a unit (`kind` "committee") or its head (`kind` "head") handed in after
+    a session, as recorded by an organizer (`recorded_by`, a login)."""
+
+    session_id: int
+    unit: str
+    kind: str
+    handed_in_at: datetime
+    recorded_by: str
+    note: str | None = None
 
 
 Role = Literal["viewer", "organizer", "admin"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from streamsvc.domain.models import FORMS, NewSite, Session, Site
+from streamsvc.domain.models import FORMS, NewSite, PlanRule, Requirements, Session, Site
 from streamsvc.domain.policy import Caller, rows_outside
 from streamsvc.domain.sites import validate_sites
 from streamsvc.domain.timefmt import parse_ts
@@ -32,6 +32,8 @@ class NewSessionData:
     audience: tuple[str, ...]
     late_after_minutes: int
     makeup_for: int | None
+    requires: Requirements = field(default_factory=Requirements)
+    plans: PlanRule | None = None
 
 
 def _require_dict(body: Any) -> dict[str, Any]:

@@ -14,7 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from streamsvc.domain.checkin import Facts, TargetInfo, first_presence_by_session
-from streamsvc.domain.models import AuditEntry, Event, Member, Session, Site, User
+from streamsvc.domain.models import (
+    ActionPlan,
+    AuditEntry,
+    Event,
+    Evidence,
+    Member,
+    PlanRule,
+    Requirements,
+    Session,
+    Site,
+    User,
+)
 from streamsvc.domain.text import fold
 
 __all__ = [
@@ -28,13 +39,18 @@ __all__ = [
     "chunks",
     "dump_audience",
     "event_from_row",
+    "evidence_from_row",
+    "evidence_values",
     "facts_from_rows",
     "from_us",
     "like_pattern",
     "load_audience",
     "member_from_row",
+    "plan_from_row",
+    "plan_values",
     "search_text",
     "session_from_row",
+    "session_rule_values",
     "site_from_row",
     "to_us",
     "user_from_row",
@@ -113,6 +129,58 @@ def session_from_row(row: Row, when: TimeColumn, expected: int = 0) -> Session:
         state=row[7],
         closed_at=when(row[8]),
         expected=expected,
+        requires=Requirements(bool(row[9]), row[10], float(row[11])),
+        plans=None if row[12] is None else PlanRule(row[12], bool(row[13]), when(row[14])),
+    )
+
+
+def session_rule_values(
+    requires: Requirements, plans: PlanRule | None, when: Callable[[datetime | None], Any]
+) -> tuple[Any, ...]:
+    """A session's requirements and plan rule in `sql.SESSION_RULE_COLS` order (no rule:
+    every plan column null or default)."""
+    return (
+        requires.reflection,
+        requires.quiz_pass,
+        requires.quiz_max,
+        None if plans is None else plans.depth,
+        False if plans is None else plans.heads,
+        None if plans is None else when(plans.due),
+    )
+
+
+def evidence_from_row(row: Row, when: TimeColumn) -> Evidence:
+    """A row of `sql.EVIDENCE_COLS` (SQLite keeps booleans as 0/1)."""
+    return Evidence(row[0], row[1], bool(row[2]), row[3], bool(row[4]), when(row[5]))
+
+
+def evidence_values(row: Evidence, when: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """A row in `sql.EVIDENCE_COLS` order (`updated_at` already set)."""
+    assert row.updated_at is not None
+    return (
+        row.session_id,
+        row.member,
+        row.reflection,
+        row.quiz_score,
+        row.self_study,
+        when(row.updated_at),
+    )
+
+
+def plan_from_row(row: Row, when: TimeColumn) -> ActionPlan:
+    """A row of `sql.ACTION_PLAN_COLS`."""
+    return ActionPlan(row[0], row[1], row[2], when(row[3]), row[4], row[5])
+
+
+def plan_values(plan: ActionPlan, when: Callable[[datetime], Any]) -> tuple[Any, ...]:
+    """A plan in `sql.ACTION_PLAN_COLS` order."""
+    return (
+        plan.session_id,
+        plan.unit,
+        plan.kind,
+        when(plan.handed_in_at),
+        plan.recorded_by,
+        plan.note,
     )
 
 

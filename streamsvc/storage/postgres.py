@@ -18,7 +18,20 @@ import asyncpg
 import orjson
 
 from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
-from streamsvc.domain.models import AuditEntry, Event, Member, NewSite, Session, Site, Unit, User
+from streamsvc.domain.models import (
+    ActionPlan,
+    AuditEntry,
+    Event,
+    Evidence,
+    Member,
+    NewSite,
+    PlanRule,
+    Requirements,
+    Session,
+    Site,
+    Unit,
+    User,
+)
 from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
@@ -30,11 +43,15 @@ from streamsvc.storage.common import (
     check_site_entries,
     dump_audience,
     event_from_row,
+    evidence_from_row,
     facts_from_rows,
     like_pattern,
     member_from_row,
+    plan_from_row,
+    plan_values,
     search_text,
     session_from_row,
+    session_rule_values,
     site_from_row,
     user_from_row,
     user_values,
@@ -108,6 +125,25 @@ _AUTH_TOKEN = numbered(sql.AUTH_TOKEN)
 _REVOKE_AUTH_TOKEN = numbered(sql.REVOKE_AUTH_TOKEN)
 _RECENT_FAILURES_BY_LOGIN = numbered(sql.RECENT_FAILURES_BY_LOGIN)
 _RECENT_FAILURES_BY_ADDRESS = numbered(sql.RECENT_FAILURES_BY_ADDRESS)
+_UPDATE_SESSION_RULES = numbered(sql.UPDATE_SESSION_RULES)
+_EXPECTED_AMONG = numbered(
+    sql.EXPECTED_AMONG.format(audience=sql.POSTGRES_AUDIENCE, codes=sql.POSTGRES_CODES)
+)
+_LIST_EVIDENCE = numbered(sql.LIST_EVIDENCE)
+_LIST_EVIDENCE_OF = numbered(sql.LIST_EVIDENCE_OF.format(codes=sql.POSTGRES_CODES))
+_MAKEUP_EVIDENCE = numbered(sql.MAKEUP_EVIDENCE)
+#: Evidence rows as one JSON text (see `_IDS` on why not arrays); `created` per row inserted.
+_UPSERT_EVIDENCE = (
+    f"INSERT INTO evidence ({sql.EVIDENCE_COLS}) SELECT {sql.EVIDENCE_COLS} FROM "
+    "json_to_recordset($1::json) AS x (session_id bigint, member text, reflection bool, "
+    "quiz_score double precision, self_study bool, updated_at timestamptz) "
+    "ON CONFLICT (session_id, member) DO UPDATE SET reflection = excluded.reflection, "
+    "quiz_score = excluded.quiz_score, self_study = excluded.self_study, "
+    "updated_at = excluded.updated_at RETURNING (xmax = 0) AS created"
+)
+_SAVE_PLAN = numbered(sql.SAVE_PLAN) + " RETURNING (xmax = 0) AS created"
+_DELETE_PLAN = numbered(sql.DELETE_PLAN)
+_LIST_PLANS = numbered(sql.LIST_PLANS)
 #: Entries as one array per column: one statement, however many (a bulk upload of sites
 #: brings one entry per site).
 _INSERT_AUDIT = (
@@ -393,7 +429,8 @@ class PostgresStore:
         async with self._connection() as conn, conn.transaction():
             session_id = await conn.fetchval(
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
-                "makeup_for, frozen) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                f"makeup_for, frozen, {sql.SESSION_RULE_COLS}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
                 new.title,
                 new.starts_at,
                 new.ends_at,
@@ -401,6 +438,7 @@ class PostgresStore:
                 new.late_after_minutes,
                 new.makeup_for,
                 from_excused_of is not None,
+                *session_rule_values(new.requires, new.plans, as_is),
             )
             if from_excused_of is not None:
                 await conn.execute(_FREEZE_EXCUSED, session_id, from_excused_of)
@@ -713,3 +751,68 @@ class PostgresStore:
     async def list_made_up(self, session_id: int) -> set[str]:
         """Members with a counted check-in at any make-up session of this one."""
         return {r[0] for r in await self._fetch(_MADE_UP, session_id)}
+
+    # -- study evidence, session rules, action plans ----------------------------------------
+    async def update_session_rules(
+        self,
+        session_id: int,
+        requires: Requirements,
+        plans: PlanRule | None,
+        *,
+        audit: AuditEntry | None = None,
+    ) -> Session | None:
+        values = session_rule_values(requires, plans, as_is)
+        async with self._connection() as conn, conn.transaction():
+            if await conn.fetchval(_UPDATE_SESSION_RULES, *values, session_id) is None:
+                return None
+            await _append_audit(conn, audit)
+            return await self._load_session(conn, session_id)
+
+    async def upsert_evidence(
+        self, rows: Sequence[Evidence], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
+        now = datetime.now(UTC)
+        # orjson writes each Evidence (a dataclass) as an object, times in RFC 3339
+        batch = orjson.dumps([r if r.updated_at else replace(r, updated_at=now) for r in rows])
+        async with self._connection() as conn, conn.transaction():
+            created = await conn.fetch(_UPSERT_EVIDENCE, batch.decode()) if rows else []
+            await _append_audit(conn, audit)
+        new = sum(1 for r in created if r[0])
+        return new, len(created) - new
+
+    async def list_evidence(
+        self, session_id: int, members: Sequence[str] | None = None
+    ) -> dict[str, Evidence]:
+        if members is None:
+            rows = await self._fetch(_LIST_EVIDENCE, session_id)
+        else:
+            rows = await self._fetch(_LIST_EVIDENCE_OF, session_id, _json_list(members))
+        return {r[1]: evidence_from_row(r, as_is) for r in rows}
+
+    async def list_makeup_evidence(self, session_id: int) -> dict[str, Evidence]:
+        rows = await self._fetch(_MAKEUP_EVIDENCE, session_id)
+        return {r[1]: evidence_from_row(r, as_is) for r in rows}
+
+    async def expected_among(self, session_id: int, codes: Sequence[str]) -> set[str]:
+        if not codes:
+            return set()
+        rows = await self._fetch(_EXPECTED_AMONG, _json_list(codes), session_id, session_id)
+        return {r[0] for r in rows}
+
+    async def save_plan(self, plan: ActionPlan, *, audit: AuditEntry | None = None) -> bool:
+        async with self._connection() as conn, conn.transaction():
+            created = await conn.fetchval(_SAVE_PLAN, *plan_values(plan, as_is))
+            await _append_audit(conn, audit)
+        return bool(created)
+
+    async def delete_plan(
+        self, session_id: int, unit: str, kind: str, *, audit: AuditEntry | None = None
+    ) -> bool:
+        async with self._connection() as conn, conn.transaction():
+            if await conn.fetchval(_DELETE_PLAN, session_id, unit, kind) is None:
+                return False
+            await _append_audit(conn, audit)
+            return True
+
+    async def list_plans(self, session_id: int) -> list[ActionPlan]:
+        return [plan_from_row(r, as_is) for r in await self._fetch(_LIST_PLANS, session_id)]

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 __all__ = [
+    "ACTION_PLAN_COLS",
     "ADD_AUTH_TOKEN",
     "ADD_EXCUSE",
     "AUDIT_COLS",
@@ -21,11 +22,15 @@ __all__ = [
     "CHECKED_IN",
     "CREATE_USER",
     "DELETE_EXCUSE",
+    "DELETE_PLAN",
     "EVENTS_BY_ARRIVAL",
     "EVENTS_BY_MEMBER",
     "EVENT_COLS",
+    "EVIDENCE_COLS",
+    "EVIDENCE_EXISTING",
     "EXCUSES",
     "EXPECTED",
+    "EXPECTED_AMONG",
     "EXPECTED_COUNT",
     "EXPECTED_MEMBERS",
     "EXPECTED_WITHIN",
@@ -40,22 +45,29 @@ __all__ = [
     "GET_USER",
     "INSERT_AUDIT",
     "IS_EXPECTED",
+    "LIST_EVIDENCE",
+    "LIST_EVIDENCE_OF",
+    "LIST_PLANS",
     "LIST_SESSIONS",
     "LIST_SITES",
     "LIST_UNITS",
     "LIST_USERS",
     "MADE_UP",
+    "MAKEUP_EVIDENCE",
     "MEMBER_COLS",
     "POSTGRES_AUDIENCE",
+    "POSTGRES_CODES",
     "RECENT_FAILURES_BY_ADDRESS",
     "RECENT_FAILURES_BY_LOGIN",
     "RESET_SITE_TOKEN",
     "REVOKE_AUTH_TOKEN",
     "REVOKE_USER_TOKENS",
+    "SAVE_PLAN",
     "SAVE_USER",
     "SESSION_BY_ID",
     "SESSION_COLS",
     "SESSION_EVENTS",
+    "SESSION_RULE_COLS",
     "SESSION_STATE",
     "SET_SETTING",
     "SITE_BY_TOKEN_HASH",
@@ -63,15 +75,24 @@ __all__ = [
     "SITE_NAMES",
     "SITE_TOKEN_HASH",
     "SQLITE_AUDIENCE",
+    "SQLITE_CODES",
     "UNEXPECTED_MEMBERS",
     "UNIT_SUBTREE",
+    "UPDATE_SESSION_RULES",
+    "UPSERT_EVIDENCE",
     "USER_COLS",
     "audit_query",
     "numbered",
 ]
 
+#: What completing a session needs and which units owe a plan (migration 004), in the order
+#: `common.session_rule_values` gives them.
+SESSION_RULE_COLS = (
+    "requires_reflection, requires_quiz_pass, requires_quiz_max, plan_depth, plan_heads, plan_due"
+)
 SESSION_COLS = (
-    "id, title, starts_at, ends_at, audience, late_after_minutes, makeup_for, state, closed_at"
+    "id, title, starts_at, ends_at, audience, late_after_minutes, makeup_for, state, closed_at, "
+    + SESSION_RULE_COLS
 )
 SITE_COLS = "id, session_id, name, kind, unit, capacity"
 EVENT_COLS = (
@@ -287,6 +308,52 @@ def audit_query(
     query = " UNION ALL ".join(f"SELECT * FROM ({p}) s{i}" for i, p in enumerate(parts))
     return f"{query} ORDER BY at DESC, seq DESC, event DESC", args
 
+
+# -- study evidence, session rules, action plans (migration 004) ----------------------------
+UPDATE_SESSION_RULES = (
+    "UPDATE sessions SET requires_reflection = ?, requires_quiz_pass = ?, "
+    "requires_quiz_max = ?, plan_depth = ?, plan_heads = ?, plan_due = ? WHERE id = ? "
+    "RETURNING id"
+)
+#: A list of codes handed over as one JSON text, as rows `c.value` (`{codes}` in the texts
+#: below): one parameter however long the list, so 100,000 codes need no chunks and SQLite's
+#: variable limit never bites.
+SQLITE_CODES = "json_each(?) c"
+POSTGRES_CODES = "json_array_elements_text(?::json) c (value)"
+#: Which of the codes are expected at the session (`{codes}` first, then the session id
+#: twice): EXPECTED is read once and each code looked up in it.
+EXPECTED_AMONG = f"SELECT c.value FROM {{codes}} WHERE c.value IN ({EXPECTED})"
+
+EVIDENCE_COLS = "session_id, member, reflection, quiz_score, self_study, updated_at"
+LIST_EVIDENCE = f"SELECT {EVIDENCE_COLS} FROM evidence WHERE session_id = ?"
+LIST_EVIDENCE_OF = f"{LIST_EVIDENCE} AND member IN (SELECT c.value FROM {{codes}})"
+EVIDENCE_EXISTING = (
+    "SELECT member FROM evidence WHERE session_id = ? AND member IN (SELECT c.value FROM {codes})"
+)
+UPSERT_EVIDENCE = (
+    f"INSERT INTO evidence ({EVIDENCE_COLS}) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (session_id, member) DO UPDATE SET reflection = excluded.reflection, "
+    "quiz_score = excluded.quiz_score, self_study = excluded.self_study, "
+    "updated_at = excluded.updated_at"
+)
+#: Evidence handed in at the make-up sessions of a session: per member the most recently
+#: updated row (ties: the later make-up session).
+MAKEUP_EVIDENCE = (
+    f"SELECT {EVIDENCE_COLS} FROM (SELECT e.*, row_number() OVER (PARTITION BY e.member "
+    "ORDER BY e.updated_at DESC, e.session_id DESC) AS n FROM evidence e "
+    "JOIN sessions s ON s.id = e.session_id WHERE s.makeup_for = ?) r WHERE n = 1"
+)
+
+ACTION_PLAN_COLS = "session_id, unit, kind, handed_in_at, recorded_by, note"
+SAVE_PLAN = (
+    f"INSERT INTO action_plans ({ACTION_PLAN_COLS}) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (session_id, unit, kind) DO UPDATE SET handed_in_at = excluded.handed_in_at, "
+    "recorded_by = excluded.recorded_by, note = excluded.note"
+)
+DELETE_PLAN = (
+    "DELETE FROM action_plans WHERE session_id = ? AND unit = ? AND kind = ? RETURNING unit"
+)
+LIST_PLANS = f"SELECT {ACTION_PLAN_COLS} FROM action_plans WHERE session_id = ? ORDER BY unit, kind"
 
 _PLACEHOLDER = re.compile(r"\?")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,20 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from streamsvc.domain.checkin import Facts, Outcome, settle_inserted
-from streamsvc.domain.models import AuditEntry, Event, Member, NewSite, Session, Site, Unit, User
+from streamsvc.domain.models import (
+    ActionPlan,
+    AuditEntry,
+    Event,
+    Evidence,
+    Member,
+    NewSite,
+    PlanRule,
+    Requirements,
+    Session,
+    Site,
+    Unit,
+    User,
+)
 from streamsvc.errors import InvalidInput, StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
@@ -33,12 +47,17 @@ from streamsvc.storage.common import (
     chunks,
     dump_audience,
     event_from_row,
+    evidence_from_row,
+    evidence_values,
     facts_from_rows,
     from_us,
     like_pattern,
     member_from_row,
+    plan_from_row,
+    plan_values,
     search_text,
     session_from_row,
+    session_rule_values,
     site_from_row,
     to_us,
     user_from_row,
@@ -70,6 +89,10 @@ _EXPECTED_WITHIN = sql.EXPECTED_WITHIN.format(audience=sql.SQLITE_AUDIENCE)
 _EXPECTED_MEMBERS = sql.EXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
 _FREEZE_EXPECTED = sql.FREEZE_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
 _UNEXPECTED_MEMBERS = sql.UNEXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
+_EXPECTED_AMONG = sql.EXPECTED_AMONG.format(audience=sql.SQLITE_AUDIENCE, codes=sql.SQLITE_CODES)
+_LIST_EVIDENCE_OF = sql.LIST_EVIDENCE_OF.format(codes=sql.SQLITE_CODES)
+_EVIDENCE_EXISTING = sql.EVIDENCE_EXISTING.format(codes=sql.SQLITE_CODES)
+_PLAN_EXISTS = "SELECT 1 FROM action_plans WHERE session_id = ? AND unit = ? AND kind = ?"
 _BUMP_UNITS_VERSION = sql.BUMP_UNITS_VERSION.format(
     next="CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
 )
@@ -337,7 +360,8 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> Session | None:
             cur = conn.execute(
                 "INSERT INTO sessions (title, starts_at, ends_at, audience, late_after_minutes, "
-                "makeup_for, frozen, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"makeup_for, frozen, created_at, {sql.SESSION_RULE_COLS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     new.title,
                     to_us(new.starts_at),
@@ -347,6 +371,7 @@ class SqliteStore:
                     new.makeup_for,
                     int(from_excused_of is not None),
                     to_us(datetime.now(UTC)),
+                    *session_rule_values(new.requires, new.plans, to_us),
                 ),
             )
             session_id = cur.lastrowid
@@ -732,6 +757,94 @@ class SqliteStore:
     async def list_made_up(self, session_id: int) -> set[str]:
         """Members with a counted check-in at any make-up session of this one."""
         return {r[0] for r in await self._fetchall(sql.MADE_UP, (session_id,))}
+
+    # -- study evidence, session rules, action plans ----------------------------------------
+    async def update_session_rules(
+        self,
+        session_id: int,
+        requires: Requirements,
+        plans: PlanRule | None,
+        *,
+        audit: AuditEntry | None = None,
+    ) -> Session | None:
+        values = (*session_rule_values(requires, plans, to_us), session_id)
+
+        def run(conn: sqlite3.Connection) -> Session | None:
+            if not conn.execute(sql.UPDATE_SESSION_RULES, values).fetchall():
+                return None
+            _append_audit(conn, audit)
+            return self._load_session(conn, session_id)
+
+        return await self._write(run)
+
+    async def upsert_evidence(
+        self, rows: Sequence[Evidence], *, audit: AuditEntry | None = None
+    ) -> tuple[int, int]:
+        now = datetime.now(UTC)
+        stamped = [r if r.updated_at else replace(r, updated_at=now) for r in rows]
+        by_session: dict[int, list[str]] = {}
+        for r in stamped:
+            by_session.setdefault(r.session_id, []).append(r.member)
+
+        def run(conn: sqlite3.Connection) -> tuple[int, int]:
+            existing = sum(
+                len(conn.execute(_EVIDENCE_EXISTING, (sid, _json_codes(codes))).fetchall())
+                for sid, codes in by_session.items()
+            )
+            conn.executemany(sql.UPSERT_EVIDENCE, [evidence_values(r, to_us) for r in stamped])
+            _append_audit(conn, audit)
+            return len(stamped) - existing, existing
+
+        return await self._write(run)
+
+    async def list_evidence(
+        self, session_id: int, members: Sequence[str] | None = None
+    ) -> dict[str, Evidence]:
+        if members is None:
+            rows = await self._fetchall(sql.LIST_EVIDENCE, (session_id,))
+        else:
+            rows = await self._fetchall(_LIST_EVIDENCE_OF, (session_id, _json_codes(members)))
+        return {r[1]: evidence_from_row(r, from_us) for r in rows}
+
+    async def list_makeup_evidence(self, session_id: int) -> dict[str, Evidence]:
+        rows = await self._fetchall(sql.MAKEUP_EVIDENCE, (session_id,))
+        return {r[1]: evidence_from_row(r, from_us) for r in rows}
+
+    async def expected_among(self, session_id: int, codes: Sequence[str]) -> set[str]:
+        if not codes:
+            return set()
+        rows = await self._fetchall(_EXPECTED_AMONG, (_json_codes(codes), session_id, session_id))
+        return {r[0] for r in rows}
+
+    async def save_plan(self, plan: ActionPlan, *, audit: AuditEntry | None = None) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            key = (plan.session_id, plan.unit, plan.kind)
+            created = conn.execute(_PLAN_EXISTS, key).fetchone() is None
+            conn.execute(sql.SAVE_PLAN, plan_values(plan, to_us))
+            _append_audit(conn, audit)
+            return created
+
+        return await self._write(run)
+
+    async def delete_plan(
+        self, session_id: int, unit: str, kind: str, *, audit: AuditEntry | None = None
+    ) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(sql.DELETE_PLAN, (session_id, unit, kind)).fetchall():
+                return False
+            _append_audit(conn, audit)
+            return True
+
+        return await self._write(run)
+
+    async def list_plans(self, session_id: int) -> list[ActionPlan]:
+        rows = await self._fetchall(sql.LIST_PLANS, (session_id,))
+        return [plan_from_row(r, from_us) for r in rows]
+
+
+def _json_codes(codes: Iterable[str]) -> str:
+    """A list of codes as the one JSON parameter of `sql.SQLITE_CODES`."""
+    return json.dumps(list(codes), ensure_ascii=False)
 
 
 def _audit_row(row: Sequence[Any]) -> AuditEntry:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from streamsvc.domain.checkin import Incoming, decide_batch
-from streamsvc.domain.models import Member, NewSite, Unit
+from streamsvc.domain.models import Member, NewSite, PlanRule, Requirements, Unit
 from streamsvc.storage import open_store
 
 UNITS = [Unit("P", "Tỉnh ủy", None), Unit("A", "Chi bộ A", "P"), Unit("B", "Chi bộ B", "P")]
@@ -29,6 +29,8 @@ class NewSession:
     audience: tuple[str, ...]
     late_after_minutes: int = 15
     makeup_for: int | None = None
+    requires: Requirements = field(default_factory=Requirements)
+    plans: PlanRule | None = None
 
 
 def new_session(audience=("P",)) -> NewSession:

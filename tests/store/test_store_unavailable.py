@@ -15,7 +15,7 @@ import pytest
 from conftest import create_pg_database, drop_pg_database, require_postgres
 
 from streamsvc.domain.checkin import Incoming, decide_batch
-from streamsvc.domain.models import Member, NewSite, Unit
+from streamsvc.domain.models import Member, NewSite, Requirements, Unit
 from streamsvc.errors import StoreUnavailable
 from streamsvc.storage import open_store
 
@@ -31,6 +31,8 @@ class Planned:
     audience = ("P",)
     late_after_minutes = 15
     makeup_for = None
+    requires = Requirements()
+    plans = None
 
 
 async def drain(stream: AsyncIterator[Any]) -> list[Any]:
