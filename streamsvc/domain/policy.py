@@ -129,20 +129,28 @@ class UnitTree:
                 return None
         return common[0] if common else None
 
-    def subtree(self, root: str) -> frozenset[str]:
-        """Every code in the subtree of `root` (empty for an unknown unit)."""
-        if root not in self._parents:
-            return frozenset()
+    def _kids(self) -> dict[str, list[str]]:
         if self._children is None:
             children: dict[str, list[str]] = {}
             for code, parent in self._parents.items():
                 if parent is not None and parent != code:
                     children.setdefault(parent, []).append(code)
             self._children = children
+        return self._children
+
+    def children(self, code: str) -> list[str]:
+        """The units right below `code`, so that a walk down may stop at a level."""
+        return list(self._kids().get(code, ()))
+
+    def subtree(self, root: str) -> frozenset[str]:
+        """Every code in the subtree of `root` (empty for an unknown unit)."""
+        if root not in self._parents:
+            return frozenset()
+        kids = self._kids()
         out = {root}
         stack = [root]
         while stack:
-            for kid in self._children.get(stack.pop(), ()):
+            for kid in kids.get(stack.pop(), ()):
                 if kid not in out:
                     out.add(kid)
                     stack.append(kid)
