@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -256,9 +256,20 @@ def merge_evidence(
     """The full rows to store: each upload row's fields laid over what is stored for the
     member (or over nothing handed in), the fields it leaves out kept."""
     merged: list[Evidence] = []
+    blank = Evidence(session_id, "")
     for read in rows:
         assert read.member is not None and not read.problems
-        base = stored.get(read.member) or Evidence(session_id, read.member)
-        changes: dict[str, Any] = dict(read.changes)
-        merged.append(replace(base, **changes, updated_at=now))
+        base = stored.get(read.member, blank)
+        got = read.changes.get
+        score = got("quiz_score", base.quiz_score)
+        merged.append(
+            Evidence(  # built whole, not by dataclasses.replace: a third of the time at 100,000
+                session_id,
+                read.member,
+                reflection=bool(got("reflection", base.reflection)),
+                quiz_score=None if score is None else float(score),
+                self_study=bool(got("self_study", base.self_study)),
+                updated_at=now,
+            )
+        )
     return merged

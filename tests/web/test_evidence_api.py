@@ -8,6 +8,7 @@ the members of DB2's cell CB3 (10000005-6) are not expected at it.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -244,3 +245,23 @@ async def test_each_upload_writes_one_audit_entry(api):
         ("cb1.bithu", "evidence_recorded", sid, "10000001", "1 member(s)"),
         ("cb1.bithu", "evidence_recorded", sid, None, "2 member(s)"),
     ]
+
+
+async def test_ticks_during_a_long_quiz_import_are_not_overwritten_by_it(api, database_url):
+    many = [
+        {"code": f"M{i:05d}", "full_name": f"Đảng viên {i}", "unit": "CB2"} for i in range(3000)
+    ]
+    await api.ok("POST", "/api/v1/members", {"members": many})
+    sid = await new_session(api)
+    quiz = "Mã đảng viên,Điểm\n" + "".join(f"{m['code']},7\n" for m in many)
+    ticked = [m["code"] for m in many[::150]]
+
+    async def tick(code: str) -> tuple[int, Any]:
+        await asyncio.sleep(0.01 * ticked.index(code))
+        return await api.evidence(sid, [{"member": code, "reflection": True}])
+
+    answers = await asyncio.gather(api.evidence(sid, csv=quiz), *[tick(c) for c in ticked])
+    assert all(status == 200 for status, _ in answers), answers
+    found = await stored(database_url, sid)
+    assert len(found) == 3000
+    assert [found[code] for code in ticked] == [(True, 7.0, False)] * len(ticked)
