@@ -57,6 +57,12 @@ async def session_page(request: web.Request) -> web.Response:
     return page("session.html")
 
 
+@routes.get("/sessions/{sid:\\d+}/evidence")
+async def evidence_page(request: web.Request) -> web.Response:
+    """Study evidence of a session: reflections ticked, self-study confirmed, a quiz file."""
+    return page("evidence.html")
+
+
 @routes.get("/users")
 async def users_page(request: web.Request) -> web.Response:
     """The users in the admin's scope: create one, change a role, unit, state or password."""

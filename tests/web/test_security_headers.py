@@ -13,6 +13,8 @@ from streamsvc.web.security import SECURITY_HEADERS
         ("/", 200),
         ("/checkin", 200),
         ("/sessions/1", 200),
+        ("/sessions/1/evidence", 200),
+        ("/static/org-evidence.js", 200),
         ("/users", 200),
         ("/audit", 200),
         ("/static/org-users.js", 200),

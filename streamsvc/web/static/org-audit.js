@@ -20,6 +20,10 @@ const ACTIONS = [
   "excuse_recorded",
   "excuse_withdrawn",
   "checkin_voided",
+  "session_changed",
+  "evidence_recorded",
+  "plan_recorded",
+  "plan_withdrawn",
 ];
 
 const actionLabel = (action) => (hasLabel("action_" + action) ? t("action_" + action) : action);

@@ -2,6 +2,7 @@
 // is signed in, the unit tree. The helpers the check-in page uses too live in the common-*.js modules.
 
 import { $, el, show } from "./common-dom.js";
+import { fmtNumber } from "./common-format.js";
 import { labelsFor } from "./common-labels.js";
 
 const TOKEN_KEY = "streamsvc.token";
@@ -62,11 +63,12 @@ export function signInAgain() {
 // -- the API -------------------------------------------------------------------------------
 
 export class ApiError extends Error {
-  constructor(status, code, detail, retryAfter = null) {
+  constructor(status, code, detail, retryAfter = null, details = null) {
     super(detail || code);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
+    this.details = details; // the error's `details`: e.g. every bad row of an upload
   }
 }
 
@@ -86,17 +88,21 @@ export function fmtWait(seconds) {
   return s < 60 ? t("wait_seconds", { n: s }) : t("wait_minutes", { n: Math.ceil(s / 60) });
 }
 
-export async function api(path, { method = "GET", body, raw = false } = {}) {
+/**
+ * Call the API with the bearer token. `body` is sent as JSON, unless `contentType` is given:
+ * then it goes as it is (a file the person picked, e.g. a quiz platform's CSV export).
+ */
+export async function api(path, { method = "GET", body, raw = false, contentType = null } = {}) {
   const headers = {};
   const token = getToken();
   if (token) headers.Authorization = "Bearer " + token;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined) headers["Content-Type"] = contentType || "application/json";
   let response;
   try {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : contentType ? body : JSON.stringify(body),
       cache: "no-store",
     });
   } catch (exc) {
@@ -105,15 +111,17 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   if (!response.ok) {
     let code = "http_" + response.status;
     let detail = response.statusText;
+    let details = null;
     try {
       const data = await response.json();
       code = data.error?.code || code;
       detail = data.error?.message || detail;
+      details = data.error?.details ?? null;
     } catch {
       // not a JSON error body: keep the status
     }
     const retryAfter = Number(response.headers.get("Retry-After")) || null;
-    throw new ApiError(response.status, code, detail, retryAfter);
+    throw new ApiError(response.status, code, detail, retryAfter, details);
   }
   if (raw) return response;
   return response.status === 204 ? null : response.json();
@@ -133,6 +141,16 @@ export async function downloadFile(path, fallbackName) {
 }
 
 export const ratio = (part, whole) => (whole > 0 ? part / whole : 0);
+
+/** What completing the session needs (its `requires`), in one sentence for its head. */
+export function requiresText(requires) {
+  const items = [];
+  if (requires?.reflection) items.push(t("requires_reflection"));
+  if (requires && requires.quiz_pass !== null && requires.quiz_pass !== undefined) {
+    items.push(t("requires_quiz", { pass: fmtNumber(requires.quiz_pass), max: fmtNumber(requires.quiz_max ?? 100) }));
+  }
+  return items.length ? t("requires_is", { items: items.join("; ") }) : t("requires_none");
+}
 
 // -- who is signed in, and what their role allows ------------------------------------------
 

@@ -5,7 +5,7 @@
 import qrcode from "./vendor/qrcode-generator.mjs";
 import { drawCurve } from "./org-chart.js";
 import { $, el, show } from "./common-dom.js";
-import { fmtDateTime, fmtInt, fmtPct } from "./common-format.js";
+import { fmtDateTime, fmtInt, fmtPct, localInput } from "./common-format.js";
 import {
   account,
   api,
@@ -15,6 +15,7 @@ import {
   getToken,
   message,
   ratio,
+  requiresText,
   signIn,
   signInAgain,
   subtree,
@@ -245,6 +246,8 @@ function renderSession() {
     : s.makeup_for
       ? t("audience_makeup", { id: s.makeup_for })
       : "";
+  $("session-requires").textContent = requiresText(s.requires);
+  $("evidence-link").href = `/sessions/${s.id}/evidence`;
   const closed = s.state === "closed";
   // an organizer closes only a session whose whole audience lies inside their scope
   const canClose = !closed && can("organizer") && s.audience.every(insideScope);
@@ -458,6 +461,7 @@ async function closeSession() {
     state.session = await api(`/api/v1/sessions/${state.sid}/close`, { method: "POST" });
     renderSession();
     await loadSummary();
+    if (state.session.plans) await loadPlans();
   } catch (exc) {
     message(error, explain(exc), "error");
   }
@@ -467,6 +471,10 @@ async function loadSummary() {
   const data = await api(`/api/v1/sessions/${state.sid}/summary`);
   const closed = state.session.state === "closed";
   $("summary-title").textContent = t(closed ? "summary_title" : "summary_preview_title");
+  // after the close, completion (attended and met the session's requirements) stands next to
+  // attendance: before it, reflections and quiz results are still coming in
+  const completion = closed && data.total.completed !== undefined;
+  for (const th of document.querySelectorAll("table.summary th.completion")) show(th, completion);
   const row = (name, s, attrs = {}, depth = 0) =>
     el(
       "tr",
@@ -479,6 +487,8 @@ async function loadSummary() {
       el("td", { className: "n" }, fmtInt(s.made_up)),
       el("td", { className: "n" + (s.absent ? " warn" : "") }, fmtInt(s.absent)),
       el("td", { className: "n" }, fmtPct(s.rate)),
+      completion ? el("td", { className: "n completion", dataset: { completed: String(s.completed) } }, fmtInt(s.completed)) : null,
+      completion ? el("td", { className: "n completion completion-rate" }, fmtPct(ratio(s.completed, s.expected))) : null,
     );
   $("summary-body").replaceChildren(
     ...data.units.map((u) => row(u.name, u, { dataset: { summaryUnit: u.code } }, state.tree?.byCode.get(u.code)?.depth || 0)),
@@ -494,6 +504,149 @@ async function download(format) {
     await downloadFile(`/api/v1/sessions/${state.sid}/attendance.${format}`, `session-${state.sid}-attendance.${format}`);
   } catch (exc) {
     message(error, explain(exc), "error");
+  }
+}
+
+// -- action plans ---------------------------------------------------------------------------
+
+const KIND_ORDER = ["committee", "head"];
+let planTarget = null; // {unit, kind} the record dialog is about
+
+function isLate(plan, due) {
+  return Boolean(due && plan && Date.parse(plan.handed_in_at) > Date.parse(due));
+}
+
+function planCell(unit, kind, due) {
+  const cell = el("td", { className: "plan-cell", dataset: { kind } });
+  if (!unit.owed.includes(kind)) {
+    cell.append(t("plan_not_owed"));
+    return cell;
+  }
+  const plan = unit[kind];
+  const mayRecord = can("organizer") && insideScope(unit.code);
+  if (plan) {
+    const box = el(
+      "div",
+      { className: "plan" },
+      el("span", {}, t("plan_handed_in", { at: fmtDateTime(plan.handed_in_at) })),
+      isLate(plan, due) ? el("span", { className: "badge late-badge" }, t("plan_late")) : null,
+      el("span", { className: "hint" }, t("plan_recorded_by", { who: plan.recorded_by })),
+      plan.note ? el("span", { className: "hint note" }, plan.note) : null,
+    );
+    cell.append(box);
+    if (mayRecord) {
+      cell.append(
+        el("button", { type: "button", className: "small secondary withdraw-plan", onclick: () => withdrawPlan(unit, kind) }, t("withdraw_plan")),
+      );
+    }
+  } else {
+    cell.append(el("span", { className: "plan-missing" }, t("plan_missing")));
+    if (mayRecord) {
+      cell.append(
+        " ",
+        el("button", { type: "button", className: "small record-plan", onclick: () => askPlan(unit, kind) }, t("record_plan")),
+      );
+    }
+  }
+  return cell;
+}
+
+function kindNames(kinds) {
+  return kinds.map((k) => t("plan_kind_" + k)).join(", ");
+}
+
+async function loadPlans() {
+  let data;
+  try {
+    data = await api(`/api/v1/sessions/${state.sid}/plans`);
+  } catch (exc) {
+    message($("plans-message"), explain(exc), "error");
+    show($("plans"), true);
+    return;
+  }
+  const rule = data.rule;
+  show($("plans"), Boolean(rule));
+  if (!rule) return;
+  const due = rule.due;
+  $("plans-rule").textContent = [
+    t("plans_rule", { depth: rule.depth, heads: rule.heads ? t("plans_rule_heads") : "" }),
+    due ? t("plans_due", { due: fmtDateTime(due) }) : t("plans_no_due"),
+  ].join(" ");
+  const body = $("plans-body");
+  body.replaceChildren(
+    ...data.units.map((u) =>
+      el(
+        "tr",
+        { dataset: { unit: u.code, missing: String(u.missing.length), late: String(Boolean(u.late)) } },
+        el("td", {}, u.name, el("span", { className: "code" }, u.code)),
+        ...KIND_ORDER.map((kind) => planCell(u, kind, due)),
+        el(
+          "td",
+          { className: u.missing.length ? "plan-missing" : "ok" },
+          u.missing.length ? kindNames(u.missing) : t("nothing_missing"),
+        ),
+      ),
+    ),
+  );
+  show($("plans-table"), data.units.length > 0);
+  // how many owe something still, and how many had not handed in everything by the deadline
+  const missingNow = data.units.filter((u) => u.missing.length).length;
+  const lines = [];
+  if (!data.units.length) {
+    lines.push(t("plans_none_owed"));
+  } else {
+    if (due) {
+      try {
+        const atDue = await api(`/api/v1/sessions/${state.sid}/plans/missing`);
+        lines.push(t("plans_missing_at_due", { due: fmtDateTime(atDue.at || due), n: fmtInt(atDue.units.length) }));
+        $("plans-missing").dataset.atDue = String(atDue.units.length);
+      } catch (exc) {
+        lines.push(explain(exc));
+      }
+    }
+    lines.push(missingNow ? t("plans_missing_now", { n: fmtInt(missingNow) }) : t("plans_all_in"));
+  }
+  $("plans-missing").dataset.now = String(missingNow);
+  $("plans-missing").textContent = lines.join(" ");
+  $("plans-missing").classList.toggle("error", missingNow > 0);
+}
+
+function askPlan(unit, kind) {
+  planTarget = { unit, kind };
+  message($("plans-message"), "");
+  $("plan-dialog-title").textContent = t("plan_dialog_title", { kind: t("plan_kind_" + kind), unit: unit.name });
+  $("plan-at").value = localInput(new Date());
+  $("plan-note").value = "";
+  $("plan-dialog").returnValue = "";
+  $("plan-dialog").showModal();
+}
+
+async function recordPlan() {
+  const target = planTarget;
+  planTarget = null;
+  if (!target) return;
+  const { unit, kind } = target;
+  const at = new Date($("plan-at").value);
+  const note = $("plan-note").value.trim();
+  const body = {};
+  if (!Number.isNaN(at.getTime())) body.handed_in_at = at.toISOString();
+  if (note) body.note = note;
+  try {
+    await api(`/api/v1/sessions/${state.sid}/plans/${encodeURIComponent(unit.code)}/${kind}`, { method: "PUT", body });
+    await loadPlans();
+    message($("plans-message"), t("plan_recorded", { kind: t("plan_kind_" + kind), unit: unit.name }), "ok");
+  } catch (exc) {
+    message($("plans-message"), explain(exc), "error");
+  }
+}
+
+async function withdrawPlan(unit, kind) {
+  try {
+    await api(`/api/v1/sessions/${state.sid}/plans/${encodeURIComponent(unit.code)}/${kind}`, { method: "DELETE" });
+    await loadPlans();
+    message($("plans-message"), t("plan_withdrawn", { kind: t("plan_kind_" + kind), unit: unit.name }), "ok");
+  } catch (exc) {
+    message($("plans-message"), explain(exc), "error");
   }
 }
 
@@ -542,9 +695,14 @@ async function start(session) {
     renderCurve();
   }, 30_000);
 
+  $("plan-dialog").addEventListener("close", () => {
+    if ($("plan-dialog").returnValue === "record") recordPlan();
+    else planTarget = null;
+  });
   if (session.state === "closed") {
     loadSummary().catch((exc) => message($("close-error"), explain(exc), "error"));
   }
+  if (session.plans) loadPlans();
 
   state.connection = new LiveConnection(state.sid, getToken, {
     onSnapshot,

@@ -1,17 +1,10 @@
 // The sessions list at `/`: open one, or create one with its audience picked from the unit tree.
 
 import { $, el, show } from "./common-dom.js";
-import { fmtDateTime, fmtInt } from "./common-format.js";
-import { account, api, explain, message, signIn, t, unitTree } from "./org-common.js";
+import { fmtDateTime, fmtInt, localInput } from "./common-format.js";
+import { account, api, explain, message, signIn, subtree, t, unitTree } from "./org-common.js";
 
-function localInput(date) {
-  // datetime-local wants local wall-clock time without a zone
-  const pad = (n) => String(n).padStart(2, "0");
-  return (
-    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
-    `T${pad(date.getHours())}:${pad(date.getMinutes())}`
-  );
-}
+let tree = null; // the unit tree the audience is picked from
 
 function renderSessions(sessions) {
   const body = $("sessions-body");
@@ -43,7 +36,7 @@ function renderSessions(sessions) {
 }
 
 function renderUnitTree(units) {
-  const tree = unitTree(units);
+  tree = unitTree(units);
   // an organizer's audience lies inside their scope: offer the subtree of their unit only
   const scope = account.me?.unit && tree.byCode.get(account.me.unit);
   const roots = scope ? [scope] : tree.roots;
@@ -73,6 +66,63 @@ function renderUnitTree(units) {
       ),
     );
   container.append(list(roots));
+  fillPlanDepths();
+}
+
+// -- the plan rule: which level of the tree owes an action plan -------------------------
+
+const NAMES_SHOWN = 3;
+
+/** The units under the audience picked so far (the whole scope while none is picked). */
+function audienceUnits() {
+  if (!tree) return [];
+  const picked = [...document.querySelectorAll("input[name=audience]:checked")].map((i) => i.value);
+  const roots = picked.length ? picked : [account.me?.unit || null];
+  const seen = new Map();
+  for (const root of roots) for (const u of subtree(tree, root)) seen.set(u.code, u);
+  return [...seen.values()];
+}
+
+/** One option per depth of the tree under the audience, named by that depth's units. */
+function fillPlanDepths() {
+  const select = $("f-plan-depth");
+  const keep = select.value;
+  const byDepth = new Map();
+  for (const u of audienceUnits()) {
+    if (!byDepth.has(u.depth)) byDepth.set(u.depth, []);
+    byDepth.get(u.depth).push(u.name);
+  }
+  select.replaceChildren(el("option", { value: "" }, t("plan_depth_none")));
+  for (const depth of [...byDepth.keys()].sort((a, b) => a - b)) {
+    const names = byDepth.get(depth);
+    const shown = names.slice(0, NAMES_SHOWN).join(", ");
+    const text =
+      names.length > NAMES_SHOWN ? t("plan_depth_more", { names: shown, n: fmtInt(names.length - NAMES_SHOWN) }) : shown;
+    select.append(el("option", { value: String(depth) }, t("plan_depth_option", { depth, names: text })));
+  }
+  select.value = [...select.options].some((o) => o.value === keep) ? keep : "";
+  planRuleChanged();
+}
+
+function planRuleChanged() {
+  const none = $("f-plan-depth").value === "";
+  $("f-plan-heads").disabled = none;
+  $("f-plan-due").disabled = none;
+}
+
+/** `requires` and `plans` of the new session, or a problem to show instead. */
+function rules() {
+  const max = $("f-quiz-max").value === "" ? 100 : Number($("f-quiz-max").value);
+  const pass = $("f-quiz-pass").value === "" ? null : Number($("f-quiz-pass").value);
+  if (pass !== null && !(pass >= 0 && pass <= max)) return { problem: t("quiz_pass_over_max", { max }) };
+  const requires = { reflection: $("f-reflection").checked, quiz_pass: pass, quiz_max: max };
+  const depth = $("f-plan-depth").value;
+  const due = $("f-plan-due").value;
+  const plans =
+    depth === ""
+      ? null
+      : { depth: Number(depth), heads: $("f-plan-heads").checked, due: due ? new Date(due).toISOString() : null };
+  return { requires, plans };
 }
 
 async function createSession(event) {
@@ -83,6 +133,11 @@ async function createSession(event) {
   const makeupFor = $("f-makeup").value ? Number($("f-makeup").value) : null;
   if (!audience.length && makeupFor === null) {
     message(error, t("audience_required"), "error");
+    return;
+  }
+  const { requires, plans, problem } = rules();
+  if (problem) {
+    message(error, problem, "error");
     return;
   }
   const startsAt = new Date($("f-starts").value);
@@ -101,6 +156,8 @@ async function createSession(event) {
         audience,
         late_after_minutes: Number($("f-late").value),
         makeup_for: makeupFor,
+        requires,
+        plans,
       },
     });
     location.assign(`/sessions/${session.id}`);
@@ -133,6 +190,8 @@ export async function sessionsPage() {
         }
       });
       $("session-form").addEventListener("submit", createSession);
+      $("unit-tree").addEventListener("change", fillPlanDepths);
+      $("f-plan-depth").addEventListener("change", planRuleChanged);
     },
   );
 }
