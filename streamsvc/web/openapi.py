@@ -372,6 +372,21 @@ SCHEMAS["AuditEntry"] = _obj(
         "address": {"type": ["string", "null"], "description": "the client's address"},
     }
 )
+LOOSE_BOOL: Schema = {
+    "type": ["boolean", "string"],
+    "description": "true/false, or text: 1/0, yes/no, x, có/không",
+}
+SCHEMAS["NewEvidence"] = _obj(
+    {"member": {"type": "string", "description": "the member's code"}},
+    {
+        "reflection": LOOSE_BOOL,
+        "quiz_score": {
+            "type": ["number", "string", "null"],
+            "description": "a number (or text: 8.5 or 8,5); null clears it",
+        },
+        "self_study": LOOSE_BOOL,
+    },
+)
 SCHEMAS["SiteToken"] = _obj(
     {"token": {"type": "string", "description": "shown once; the old token stops at once"}}
 )
@@ -841,6 +856,24 @@ def _paths() -> dict[str, Schema]:
                 ],
             )
         },
+        "/api/v1/sessions/{sid}/evidence": {
+            "post": _op(
+                "Record study evidence: reflections, quiz scores, self-study (upsert per member)",
+                "sessions",
+                _ok("applied", _ref("ImportResult")),
+                auth=admin,
+                role="organizer",
+                params=sid,
+                body=_list_of("evidence", _ref("NewEvidence")),
+                csv_header="member,reflection,quiz_score",
+                description=(
+                    "All or nothing: bad rows -> `400 import_rejected`, rows with a member "
+                    "outside the scope -> `403 forbidden`, each listing every such row. A CSV "
+                    "header is matched loosely (a quiz platform's export as it is; see "
+                    "docs/api.md). A field a row leaves out keeps what is stored."
+                ),
+            )
+        },
         "/api/v1/sessions/{sid}/excuses/{member}": {
             "delete": _op(
                 "Withdraw a member's excuse (recorded by mistake)",
@@ -1006,6 +1039,13 @@ def _paths() -> dict[str, Schema]:
             "get": _page(
                 "One session's page",
                 "Live dashboard, sites, excuses, closing and attendance.",
+                [{**SID, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
+            )
+        },
+        "/sessions/{sid}/evidence": {
+            "get": _page(
+                "One session's study evidence page",
+                "Reflections ticked, self-study confirmed, a quiz file uploaded.",
                 [{**SID, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
             )
         },
