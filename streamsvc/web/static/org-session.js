@@ -616,6 +616,7 @@ function askPlan(unit, kind) {
   message($("plans-message"), "");
   $("plan-dialog-title").textContent = t("plan_dialog_title", { kind: t("plan_kind_" + kind), unit: unit.name });
   $("plan-at").value = localInput(new Date());
+  $("plan-at").dataset.default = $("plan-at").value;
   $("plan-note").value = "";
   $("plan-dialog").returnValue = "";
   $("plan-dialog").showModal();
@@ -629,14 +630,18 @@ async function recordPlan() {
   const at = new Date($("plan-at").value);
   const note = $("plan-note").value.trim();
   const body = {};
-  if (!Number.isNaN(at.getTime())) body.handed_in_at = at.toISOString();
+  // left at "now", the time is the server's own (a phone's clock may run ahead of it)
+  if (!Number.isNaN(at.getTime()) && $("plan-at").value !== $("plan-at").dataset.default) {
+    body.handed_in_at = at.toISOString();
+  }
   if (note) body.note = note;
   try {
     await api(`/api/v1/sessions/${state.sid}/plans/${encodeURIComponent(unit.code)}/${kind}`, { method: "PUT", body });
     await loadPlans();
     message($("plans-message"), t("plan_recorded", { kind: t("plan_kind_" + kind), unit: unit.name }), "ok");
   } catch (exc) {
-    message($("plans-message"), explain(exc), "error");
+    const text = exc.code === "invalid" ? t("error_with_detail", { detail: exc.message }) : explain(exc);
+    message($("plans-message"), text, "error");
   }
 }
 
