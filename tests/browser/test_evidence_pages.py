@@ -38,6 +38,7 @@ CELL_MEMBERS = [
 USERS = [
     {"login": "bi.thu", "full_name": "Hà Thị Hoa", "unit": "CB1", "role": "organizer"},
     {"login": "quan.tri", "full_name": "Hoàng Văn Quân", "unit": "TU", "role": "admin"},
+    {"login": "lan.vt", "full_name": "Vi Thị Lan", "unit": "CB1", "role": "viewer"},
 ]
 ATTENDED = ["10000001", "10000002", "10000007", "10000003"]  # the first three in CB1
 REQUIRES = {"reflection": True, "quiz_pass": 5, "quiz_max": 10}
@@ -259,6 +260,41 @@ async def test_a_cell_secretary_records_reflections_quiz_scores_and_self_study(
     await page.set_viewport_size(PHONE)
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the evidence page scrolls sideways on a phone ({width}px)"
+    browser_errors.check()
+
+
+async def test_rows_outside_the_cell_are_refused_and_a_viewer_only_reads(
+    server: dict[str, Any], page: Any, browser_errors: BrowserErrors, tmp_path: Path
+) -> None:
+    url, sid, database = server["url"], server["sid"], server["database"]
+    await sign_in(page, f"{url}/sessions/{sid}/evidence", "bi.thu")
+    await page.wait_for_selector(row("10000001"))
+    # a quiz file that also holds a member of the neighbouring cell: refused whole, row named
+    quiz = tmp_path / "ca-huyen.csv"
+    quiz.write_text("ma_the,diem\n10000001,9\n10000003,8\n", encoding="utf-8")
+    await page.set_input_files("#quiz-file", str(quiz))
+    with browser_errors.tolerate(REFUSED):
+        await page.click("#quiz-upload-button")
+        await page.wait_for_selector("#quiz-errors:not([hidden]) li")
+    assert "ngoài phạm vi" in await page.text_content("#quiz-message")
+    assert await page.locator("#quiz-errors li").all_text_contents() == [
+        "Dòng 2: unit CB2 is outside your scope"
+    ]
+    assert await stored_evidence(database, sid) == {}
+    await page.click("#sign-out")
+    await page.wait_for_selector("#signin:not([hidden])")
+
+    # a viewer of the cell sees the list, and nothing that would change it
+    await sign_in(page, f"{url}/sessions/{sid}/evidence", "lan.vt")
+    await page.wait_for_selector(row("10000001"))
+    assert await page.is_visible(".read-only")
+    assert await page.locator("input.reflection").evaluate_all(
+        "boxes => boxes.every(b => b.disabled)"
+    )
+    for hidden in ("#save-evidence", "#quiz-upload", "button.confirm-self-study"):
+        assert await page.locator(hidden).evaluate_all(
+            "ns => ns.every(n => !n.checkVisibility())"
+        ), hidden
     browser_errors.check()
 
 
