@@ -10,14 +10,14 @@ from typing import Any
 from streamsvc.domain.models import FORMS, NewSite, PlanRule, Requirements, Session, Site
 from streamsvc.domain.policy import Caller, rows_outside
 from streamsvc.domain.sites import validate_sites
-from streamsvc.domain.timefmt import parse_ts
+from streamsvc.domain.timefmt import format_ts, parse_ts
 from streamsvc.errors import Conflict, Forbidden, ImportRejected, InvalidInput, NotFound
 from streamsvc.ports import Store
 from streamsvc.services.access import AccessService
 from streamsvc.services.recent import Recent
 from streamsvc.services.tokens import hash_token, new_token
 
-__all__ = ["NewSessionData", "SessionService"]
+__all__ = ["NewSessionData", "SessionService", "parse_plans", "parse_requires", "rules_detail"]
 
 MAX_TITLE = 300
 #: How long a session read for a device's welcome is reused by the next devices.
@@ -70,6 +70,100 @@ def _time(body: dict[str, Any], key: str) -> datetime:
     return value
 
 
+#: The largest quiz range a session may set: any real quiz fits, and a score stays exact.
+MAX_QUIZ = 1_000_000.0
+#: The deepest level a plan rule may name (root = 0): far below any real party tree.
+MAX_PLAN_DEPTH = 64
+NOTHING_REQUIRED = Requirements()
+#: What PATCH /api/v1/sessions/{sid} may change.
+CHANGEABLE = ("requires", "plans")
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float (never a boolean); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _object(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{key} must be a JSON object", {"field": key})
+    return value
+
+
+def _flag(body: dict[str, Any], key: str, default: bool, field_name: str) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{field_name} must be true or false", {"field": field_name})
+    return value
+
+
+def parse_requires(value: Any, base: Requirements = NOTHING_REQUIRED) -> Requirements:
+    """`requires` of a session as the API takes it (null: nothing required); a field left
+    out keeps `base`'s (the defaults on create, the stored requirements on a change)."""
+    if value is None:
+        return NOTHING_REQUIRED
+    body = _object(value, "requires")
+    reflection = _flag(body, "reflection", base.reflection, "requires.reflection")
+    quiz_max = _number(body.get("quiz_max", base.quiz_max))
+    if quiz_max is None or not 0 < quiz_max <= MAX_QUIZ:
+        raise InvalidInput(
+            f"requires.quiz_max must be a number above 0, at most {MAX_QUIZ:g}",
+            {"field": "requires.quiz_max"},
+        )
+    raw_pass = body.get("quiz_pass", base.quiz_pass)
+    quiz_pass = None if raw_pass is None else _number(raw_pass)
+    if raw_pass is not None and (quiz_pass is None or not 0 <= quiz_pass <= quiz_max):
+        raise InvalidInput(
+            f"requires.quiz_pass must be null or a number from 0 to quiz_max ({quiz_max:g})",
+            {"field": "requires.quiz_pass"},
+        )
+    return Requirements(reflection, quiz_pass, quiz_max)
+
+
+def parse_plans(value: Any, base: PlanRule | None = None) -> PlanRule | None:
+    """`plans` of a session as the API takes it (null: no unit owes a plan); a field left
+    out keeps `base`'s, and `depth` is required when there is no rule yet."""
+    if value is None:
+        return None
+    body = _object(value, "plans")
+    depth = body.get("depth", None if base is None else base.depth)
+    if type(depth) is not int or not 0 <= depth <= MAX_PLAN_DEPTH:
+        raise InvalidInput(
+            f"plans.depth must be a whole number from 0 (the tree's root) to {MAX_PLAN_DEPTH}",
+            {"field": "plans.depth"},
+        )
+    heads = _flag(body, "heads", False if base is None else base.heads, "plans.heads")
+    due = None if base is None else base.due
+    if "due" in body:
+        due = None if body["due"] is None else parse_ts(body["due"])
+        if body["due"] is not None and due is None:
+            raise InvalidInput(
+                "plans.due must be null or an RFC 3339 time with an offset",
+                {"field": "plans.due"},
+            )
+    return PlanRule(depth, heads, due)
+
+
+def rules_detail(requires: Requirements, plans: PlanRule | None) -> str:
+    """A session's rules as an audit entry's detail says them, true/false as the API does."""
+
+    def number(value: float | None) -> str:
+        return "null" if value is None else f"{value:g}"
+
+    text = (
+        f"requires: reflection={str(requires.reflection).lower()} "
+        f"quiz_pass={number(requires.quiz_pass)} quiz_max={number(requires.quiz_max)}"
+    )
+    if plans is None:
+        return f"{text}; plans: null"
+    return (
+        f"{text}; plans: depth={plans.depth} heads={str(plans.heads).lower()} "
+        f"due={format_ts(plans.due) or 'null'}"
+    )
+
+
 class SessionService:
     def __init__(self, store: Store, access: AccessService | None = None) -> None:
         self.store = store
@@ -102,6 +196,8 @@ class SessionService:
             audience = []
         if not isinstance(audience, list) or not all(isinstance(a, str) for a in audience):
             raise InvalidInput("audience must be a list of unit codes", {"field": "audience"})
+        requires = parse_requires(body.get("requires"))
+        plans = parse_plans(body.get("plans"))
         original = None if makeup_for is None else await self.store.get_session(makeup_for)
         if makeup_for is not None and (
             original is None or not caller.scope.meets(await self.access.audience(original))
@@ -125,7 +221,14 @@ class SessionService:
         if not caller.scope.holds(effective):
             raise Forbidden("the audience reaches outside your scope", {"field": "audience"})
         new = NewSessionData(
-            title, starts_at, ends_at, tuple(dict.fromkeys(audience)), late or 0, makeup_for
+            title,
+            starts_at,
+            ends_at,
+            tuple(dict.fromkeys(audience)),
+            late or 0,
+            makeup_for,
+            requires,
+            plans,
         )
         from_excused = makeup_for if not audience else None
         entry = caller.entry(
@@ -179,6 +282,38 @@ class SessionService:
         self._welcome.forget(session_id)
         session = await self.store.close_session(session_id, now, audit=entry)
         self._welcome.forget(session_id)
+        if session is None:
+            raise NotFound(f"session {session_id} does not exist", code="unknown_session")
+        return (await self._in_scope(caller, [session]))[0]
+
+    async def update_session(self, caller: Caller, session_id: int, body: Any) -> Session:
+        """Change what completing the session needs (`requires`) and which units owe a plan
+        (`plans`): organizers whose scope holds the whole audience, even after the close,
+        since completion is read from them when the attendance is exported."""
+        found = await self.access.session(caller, session_id, "organizer", whole_session=True)
+        body = _require_dict(body)
+        other = sorted(k for k in body if k not in CHANGEABLE)
+        if other:
+            raise InvalidInput(
+                f"only {' and '.join(CHANGEABLE)} may change, not {', '.join(other)}",
+                {"field": other[0]},
+            )
+        if not body:
+            raise InvalidInput(f"nothing to change: give {' and/or '.join(CHANGEABLE)}")
+        requires = found.requires
+        if "requires" in body:
+            requires = parse_requires(body["requires"], found.requires)
+        plans = parse_plans(body["plans"], found.plans) if "plans" in body else found.plans
+        entry = caller.entry(
+            "session_changed",
+            datetime.now(UTC),
+            session_id=session_id,
+            detail=rules_detail(requires, plans),
+            unit=caller.scope.tree.common_ancestor(await self.access.audience(found))
+            or caller.scope.root,
+        )
+        self._welcome.forget(session_id)
+        session = await self.store.update_session_rules(session_id, requires, plans, audit=entry)
         if session is None:
             raise NotFound(f"session {session_id} does not exist", code="unknown_session")
         return (await self._in_scope(caller, [session]))[0]

@@ -134,6 +134,16 @@ async def get_session(request: web.Request) -> web.Response:
     return json_response(session_json(session))
 
 
+@routes.patch("/api/v1/sessions/{sid}")
+async def update_session(request: web.Request) -> web.Response:
+    """Change a session's `requires` and `plans` (organizer of the whole audience)."""
+    who = await caller(request)
+    sid = session_id_param(request)
+    body = await read_json(request)
+    session = await request.app[keys.sessions_key].update_session(who, sid, body)
+    return json_response(session_json(session))
+
+
 @routes.post("/api/v1/sessions/{sid}/close")
 async def close_session(request: web.Request) -> web.Response:
     who = await caller(request)

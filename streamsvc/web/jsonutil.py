@@ -77,6 +77,14 @@ def session_json(s: Session) -> dict[str, Any]:
         "state": s.state,
         "closed_at": format_ts(s.closed_at),
         "expected": s.expected,
+        "requires": {
+            "reflection": s.requires.reflection,
+            "quiz_pass": s.requires.quiz_pass,
+            "quiz_max": s.requires.quiz_max,
+        },
+        "plans": None
+        if s.plans is None
+        else {"depth": s.plans.depth, "heads": s.plans.heads, "due": format_ts(s.plans.due)},
     }
 
 

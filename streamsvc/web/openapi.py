@@ -68,6 +68,7 @@ AUDIT_ACTIONS = [
     "excuse_recorded",
     "excuse_withdrawn",
     "checkin_voided",
+    "session_changed",
 ]
 SITE_KINDS = ["hall", "bridge", "broadcast", "self_study"]
 STATUSES = ["present", "late", "excused", "made_up", "absent"]
@@ -133,8 +134,56 @@ SCHEMAS: dict[str, Schema] = {
             "audience": {"type": "array", "items": STR, "description": "unit codes"},
             "late_after_minutes": {"type": "integer", "minimum": 0, "maximum": 1440, "default": 15},
             "makeup_for": {"type": ["integer", "null"], "minimum": 1},
+            "requires": {"oneOf": [_ref("NewRequirements"), {"type": "null"}]},
+            "plans": {"oneOf": [_ref("NewPlanRule"), {"type": "null"}]},
         },
     ),
+    "NewRequirements": _obj(
+        {},
+        {
+            "reflection": {"type": "boolean", "default": False},
+            "quiz_pass": {
+                "type": ["number", "null"],
+                "minimum": 0,
+                "description": "the pass mark, 0..quiz_max; null: no quiz required",
+            },
+            "quiz_max": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 1_000_000,
+                "default": 100,
+            },
+        },
+    ),
+    "NewPlanRule": _obj(
+        {"depth": {"type": "integer", "minimum": 0, "maximum": 64}},
+        {"heads": {"type": "boolean", "default": False}, "due": NULL_TIME},
+    ),
+    "SessionChange": {
+        "minProperties": 1,
+        "additionalProperties": False,
+        **_obj(
+            {},
+            {
+                "requires": {"oneOf": [_ref("NewRequirements"), {"type": "null"}]},
+                "plans": {
+                    "description": "a field left out keeps the stored one; depth is required "
+                    "when the session has no rule yet; null: no unit owes a plan",
+                    "oneOf": [
+                        _obj(
+                            {},
+                            {
+                                "depth": {"type": "integer", "minimum": 0, "maximum": 64},
+                                "heads": {"type": "boolean"},
+                                "due": NULL_TIME,
+                            },
+                        ),
+                        {"type": "null"},
+                    ],
+                },
+            },
+        ),
+    },
     "Session": _obj(
         {
             "id": INT,
@@ -147,6 +196,19 @@ SCHEMAS: dict[str, Schema] = {
             "state": {"type": "string", "enum": ["open", "closed"]},
             "closed_at": NULL_TIME,
             "expected": COUNT,
+            "requires": _obj(
+                {
+                    "reflection": {"type": "boolean"},
+                    "quiz_pass": {"type": ["number", "null"]},
+                    "quiz_max": {"type": "number"},
+                }
+            ),
+            "plans": {
+                "oneOf": [
+                    _obj({"depth": INT, "heads": {"type": "boolean"}, "due": NULL_TIME}),
+                    {"type": "null"},
+                ]
+            },
         }
     ),
     "NewSite": _obj(
@@ -680,7 +742,20 @@ def _paths() -> dict[str, Schema]:
                 auth=admin,
                 role="viewer",
                 params=sid,
-            )
+            ),
+            "patch": _op(
+                "Change what completing a session needs and which units owe a plan",
+                "sessions",
+                _ok("the changed session", _ref("Session")),
+                auth=admin,
+                role="organizer",
+                errors=("404",),
+                params=sid,
+                body=_ref("SessionChange"),
+                description="Only `requires` and `plans` may change, even after the close "
+                "(the attendance export reads them); a field left out keeps what is stored. "
+                "The caller's scope must hold the whole audience. Audit `session_changed`.",
+            ),
         },
         "/api/v1/sessions/{sid}/close": {
             "post": _op(
