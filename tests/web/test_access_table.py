@@ -144,6 +144,7 @@ class World:
         self.tokens: dict[str, str] = {"token": ADMIN}
         self._sessions: dict[tuple[str, ...], int] = {}
         self._sites: dict[tuple[int, str], dict[str, Any]] = {}
+        self._plan_sessions: dict[tuple[tuple[str, ...], str, str], int] = {}
 
     async def call(
         self,
@@ -180,15 +181,25 @@ class World:
         assert answer.status == 200, answer.text
         return str(answer.body["token"])
 
-    async def fresh_session(self, audience: tuple[str, ...]) -> int:
+    async def fresh_session(self, audience: tuple[str, ...], **fields: Any) -> int:
         now = datetime.now(UTC)
         body = {
             "title": "Học tập Nghị quyết " + "-".join(audience),
             "starts_at": iso(now - timedelta(minutes=10)),
             "ends_at": iso(now + timedelta(hours=2)),
             "audience": list(audience),
+            **fields,
         }
         return int((await self.admin("POST", "/api/v1/sessions", body))["id"])
+
+    async def plan_session(self, audience: tuple[str, ...], unit: str, use: str) -> int:
+        """A session whose units at `unit`'s level owe an action plan (one per use: the
+        plans recorded by one row are not what another row reads)."""
+        key = (audience, unit, use)
+        if key not in self._plan_sessions:
+            rule = {"depth": len(TREE.lineage(unit)) - 1, "heads": True}
+            self._plan_sessions[key] = await self.fresh_session(audience, plans=rule)
+        return self._plan_sessions[key]
 
     async def session(self, audience: tuple[str, ...]) -> int:
         """The one fixed session of this audience (never closed or changed by a case)."""
@@ -443,6 +454,29 @@ async def evidence(w: World, who: Who, where: str) -> Call:
     return Call(call.params, {"evidence": [row]})
 
 
+async def change_rules(w: World, who: Who, where: str) -> Call:
+    sid = await w.fresh_session(who.audience(where))
+    return Call({"sid": sid}, {"requires": {"reflection": True, "quiz_pass": 5}})
+
+
+async def plan_board(w: World, who: Who, where: str) -> Call:
+    return Call({"sid": await w.plan_session(who.audience(where), who.unit(where), "read")})
+
+
+async def a_plan(w: World, who: Who, where: str) -> Call:
+    unit = who.unit(where)
+    sid = await w.plan_session(who.audience(where), unit, "record")
+    return Call({"sid": sid, "unit": unit, "kind": "committee"}, {"note": "Kế hoạch hành động"})
+
+
+async def recorded_plan(w: World, who: Who, where: str) -> Call:
+    unit = who.unit(where)
+    sid = await w.fresh_session(who.audience(where), plans={"depth": len(TREE.lineage(unit)) - 1})
+    if where != "out":
+        await w.admin("PUT", f"/api/v1/sessions/{sid}/plans/{unit}/committee", {})
+    return Call({"sid": sid, "unit": unit, "kind": "committee"})
+
+
 async def a_site(w: World, who: Who, where: str) -> Call:
     sid = await w.session(who.audience(where))
     unit = who.unit(where) if where != "out" else who.outside
@@ -558,6 +592,17 @@ async def sees_its_year(w: World, who: Who, where: str, call: Call, answer: Answ
     assert not units & who.outside_codes()
 
 
+async def sees_its_plans(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    if answer.body is None:  # the CSV
+        rows = csv.DictReader(io.StringIO(answer.text.removeprefix("\ufeff")))
+        codes = {r["code"] for r in rows}
+    else:
+        codes = {u["code"] for u in answer.body["units"]}
+    assert not codes & who.outside_codes()
+    if where == "in":
+        assert who.inside in codes
+
+
 async def sees_its_audit(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
     if answer.body is None:  # the CSV
         entries = list(csv.DictReader(io.StringIO(answer.text.removeprefix("\ufeff"))))
@@ -632,6 +677,52 @@ TABLE = [
         check=sees_its_sessions,
     ),
     Row("GET", "/api/v1/sessions/{sid}", in_session, SEE, SEE, SEE, check=sees_its_expected),
+    Row(
+        "PATCH",
+        "/api/v1/sessions/{sid}",
+        change_rules,
+        "200 404 403",
+        "200 404 403",
+        ACT,
+        changes=True,
+    ),
+    Row("GET", "/api/v1/sessions/{sid}/plans", plan_board, SEE, SEE, SEE, check=sees_its_plans),
+    Row(
+        "GET",
+        "/api/v1/sessions/{sid}/plans/missing",
+        plan_board,
+        SEE,
+        SEE,
+        SEE,
+        check=sees_its_plans,
+    ),
+    Row(
+        "GET",
+        "/api/v1/sessions/{sid}/plans/missing.csv",
+        plan_board,
+        SEE,
+        SEE,
+        SEE,
+        check=sees_its_plans,
+    ),
+    Row(
+        "PUT",
+        "/api/v1/sessions/{sid}/plans/{unit}/{kind}",
+        a_plan,
+        "200 404 403",
+        "200 404 403",
+        ACT,
+        changes=True,
+    ),
+    Row(
+        "DELETE",
+        "/api/v1/sessions/{sid}/plans/{unit}/{kind}",
+        recorded_plan,
+        "204 404 403",
+        "204 404 403",
+        ACT,
+        changes=True,
+    ),
     Row(
         "POST",
         "/api/v1/sessions/{sid}/close",
