@@ -79,9 +79,12 @@ function filtered() {
       (!inside || inside.has(r.unit)) &&
       (status !== "attended" || ATTENDED.has(r.status)) &&
       (status !== "absent" || !ATTENDED.has(r.status)) &&
-      (!q || r.member.toLowerCase().includes(q) || fold(r.full_name || "").includes(q)),
+      (!q || r.member.toLowerCase().includes(q) || folded.get(r.member).includes(q)),
   );
 }
+
+const folded = new Map(); // member -> name folded for the search, made once per load
+const collator = new Intl.Collator("vi"); // one collator: localeCompare("vi") per pair is slow
 
 function statusText(r) {
   return selfStudied(r) ? t("status_self_study") : t("status_" + r.status);
@@ -231,9 +234,11 @@ async function loadRecords() {
   state.records = data.records.sort(
     (a, b) =>
       (order.get(a.unit) ?? 1e9) - (order.get(b.unit) ?? 1e9) ||
-      (a.full_name || "").localeCompare(b.full_name || "", "vi") ||
-      a.member.localeCompare(b.member),
+      collator.compare(a.full_name || "", b.full_name || "") ||
+      (a.member < b.member ? -1 : a.member > b.member ? 1 : 0),
   );
+  folded.clear();
+  for (const r of state.records) folded.set(r.member, fold(r.full_name || ""));
   fillUnitFilter();
   renderTable();
   renderChanges();
@@ -274,11 +279,12 @@ async function saveEvidence() {
   const list = $("save-errors");
   message(out, "");
   show(list, false);
+  const byMember = new Map(state.records.map((r) => [r.member, r]));
   const rows = [...state.changes.entries()].map(([member, changed]) => {
     const row = { member, ...changed };
     // a self-study confirmation goes with the reflection it was confirmed on
     if ("self_study" in changed && !("reflection" in changed)) {
-      row.reflection = current(state.records.find((r) => r.member === member)).reflection;
+      row.reflection = current(byMember.get(member)).reflection;
     }
     return row;
   });
