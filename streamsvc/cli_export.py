@@ -30,7 +30,15 @@ __all__ = ["COMMANDS", "add_parsers", "run"]
 COMMANDS = ("export", "report")
 EXPORT_FORMATS = ("csv", "xlsx")
 REPORT_FORMATS = ("csv", "json")
-REPORT_COLUMNS = ("member", "full_name", "unit", "absent", "sessions")
+REPORT_COLUMNS = (
+    "member",
+    "full_name",
+    "unit",
+    "absent",
+    "sessions",
+    "incomplete",
+    "incomplete_sessions",
+)
 
 
 def add_parsers(sub: Any, helps: dict[str, str]) -> None:
@@ -151,11 +159,19 @@ async def _absences(args: argparse.Namespace, fmt: str, start: datetime, end: da
             writer.writerow(REPORT_COLUMNS)
             for m in report.members:
                 writer.writerow(
-                    (m.member, m.full_name, m.unit, len(m.sessions), ";".join(map(str, m.sessions)))
+                    (
+                        m.member,
+                        m.full_name,
+                        m.unit,
+                        len(m.sessions),
+                        ";".join(map(str, m.sessions)),
+                        len(m.incomplete_sessions),
+                        ";".join(map(str, m.incomplete_sessions)),
+                    )
                 )
             out.write("\ufeff".encode() + text.getvalue().encode())
     print(
-        f"{args.output}: {len(report.members):,} members absent at least once "
+        f"{args.output}: {len(report.members):,} members absent or incomplete at least once "
         f"in {len(report.sessions):,} closed sessions"
     )
     return 0

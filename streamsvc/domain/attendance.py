@@ -7,9 +7,9 @@ session is still a 404), then streams the expected members and the events throug
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from streamsvc.domain.models import Member, Session, Site, Unit
+from streamsvc.domain.models import Evidence, Member, Session, Site, Unit
 from streamsvc.domain.reconcile import Summary, SummaryTally
 
 __all__ = ["Reconciliation", "UnexpectedMembers"]
@@ -22,6 +22,9 @@ class Reconciliation:
     The excuses, the made-up members and the unexpected members are held in memory: they
     are a small part of a session (people with a reason, people at a make-up session,
     people who came without being expected), unlike the expected members and the events.
+    The evidence (this session's, and that handed in at its make-up sessions) is held the
+    same way: a small row per member who handed something in, looked up as each record
+    passes, so the pass itself still holds one record at a time.
     """
 
     session: Session
@@ -30,6 +33,8 @@ class Reconciliation:
     excuses: dict[str, str]
     made_up: frozenset[str]
     unexpected: dict[str, Member]
+    evidence: Mapping[str, Evidence] = field(default_factory=dict)
+    makeup_evidence: Mapping[str, Evidence] = field(default_factory=dict)
 
     @property
     def unit_names(self) -> dict[str, str]:

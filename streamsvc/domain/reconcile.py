@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal
 
-from streamsvc.domain.models import Event, Member, Session, Site, Unit
+from streamsvc.domain.models import Event, Evidence, Member, Requirements, Session, Site, Unit
 from streamsvc.domain.timefmt import format_ts
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "Status",
     "Summary",
     "SummaryTally",
+    "depth_first",
     "in_scope",
+    "meets",
     "reconcile",
     "summarize",
     "summarize_by_unit",
@@ -48,6 +51,7 @@ _ALL_FLAGS = len(_FLAG_SETS) - 1
 
 _MINUTE = timedelta(minutes=1)
 _ZERO = timedelta(0)
+_NO_EVIDENCE: Mapping[str, Evidence] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,8 @@ class AttendanceRecord:
 
     `unit` is the member's unit code; `site` is the id of the site of the first check-in (sites
     are named by id in the contract) and `site_name` its name, for people reading an export.
+    `reflection` and `quiz_score` are the evidence `completed` was judged on: handed in at this
+    session, or at its make-up session for a `made_up` member.
     """
 
     member: str
@@ -70,6 +76,9 @@ class AttendanceRecord:
     minutes: int
     flags: tuple[str, ...]
     excuse: str | None
+    reflection: bool = False
+    quiz_score: float | None = None
+    completed: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The contract's RECORD, times in UTC."""
@@ -86,6 +95,9 @@ class AttendanceRecord:
             "minutes": self.minutes,
             "flags": list(self.flags),
             "excuse": self.excuse,
+            "reflection": self.reflection,
+            "quiz_score": self.quiz_score,
+            "completed": self.completed,
         }
 
 
@@ -194,6 +206,18 @@ def _overlap(start: datetime, end: datetime, starts_at: datetime, ends_at: datet
     return end - start if end > start else _ZERO
 
 
+def meets(requires: Requirements, evidence: Evidence | None) -> bool:
+    """Whether `evidence` meets every requirement of a session (attendance aside): the
+    reflection handed in if required, a quiz score of at least the pass mark if one is set."""
+    if requires.reflection and (evidence is None or not evidence.reflection):
+        return False
+    if requires.quiz_pass is not None:
+        if evidence is None or evidence.quiz_score is None:
+            return False
+        return evidence.quiz_score >= requires.quiz_pass
+    return True
+
+
 def reconcile(
     session: Session,
     sites: Mapping[int, Site],
@@ -202,6 +226,8 @@ def reconcile(
     excuses: Mapping[str, str],
     made_up: Container[str],
     unexpected_members: Mapping[str, Member],
+    evidence: Mapping[str, Evidence] = _NO_EVIDENCE,
+    makeup_evidence: Mapping[str, Evidence] = _NO_EVIDENCE,
 ) -> Iterator[AttendanceRecord]:
     """Yield one record per expected member and per member checked in unexpectedly, by code.
 
@@ -213,14 +239,25 @@ def reconcile(
 
     `made_up` holds the members present at any make-up session of this one;
     `unexpected_members` names the members who checked in without being expected.
+    `evidence` is what members handed in for this session and `makeup_evidence` what they
+    handed in at its make-up sessions; like the excuses they are a dict per session, so the
+    pass stays one record at a time. A member confirmed as `self_study` with no check-in is
+    `present` (form self_study, no site); one so confirmed at a make-up session is `made_up`.
+    Every attending member (`present`, `late`, `made_up`) is `completed` once the evidence
+    `meets` the session's requirements.
     """
     starts_at, ends_at = session.starts_at, session.ends_at
     late_at = starts_at + timedelta(minutes=session.late_after_minutes)
     self_study = frozenset(site_id for site_id, site in sites.items() if site.kind == "self_study")
+    requires = session.requires
+    nothing_required = requires == Requirements()
+    no_evidence = not evidence
+    find_evidence = evidence.get
 
     def checked_in(member: Member, folded: _Folded, bits: int) -> AttendanceRecord:
         _code, first_in, site_id, last_out, minutes, folded_bits = folded
         site = sites[site_id]
+        found = None if no_evidence else find_evidence(member.code)
         return AttendanceRecord(
             member.code,
             member.full_name,
@@ -234,20 +271,70 @@ def reconcile(
             minutes,
             _FLAG_SETS[(folded_bits | bits) & _ALL_FLAGS],
             excuses.get(member.code),
+            found is not None and found.reflection,
+            None if found is None else found.quiz_score,
+            nothing_required or meets(requires, found),
         )
 
     def not_checked_in(member: Member) -> AttendanceRecord:
         code = member.code
         excuse = excuses.get(code)
+        found = None if no_evidence else find_evidence(code)
         status: Status
-        if code in made_up:
-            status = "made_up"
-        elif excuse is not None:
-            status = "excused"
-        else:
-            status = "absent"
+        if found is not None and found.self_study:
+            return AttendanceRecord(
+                code,
+                member.full_name,
+                member.unit,
+                "present",
+                "self_study",
+                None,
+                None,
+                None,
+                None,
+                0,
+                (),
+                excuse,
+                found.reflection,
+                found.quiz_score,
+                nothing_required or meets(requires, found),
+            )
+        later = makeup_evidence.get(code) if makeup_evidence else None
+        if code in made_up or (later is not None and later.self_study):
+            return AttendanceRecord(
+                code,
+                member.full_name,
+                member.unit,
+                "made_up",
+                None,
+                None,
+                None,
+                None,
+                None,
+                0,
+                (),
+                excuse,
+                later is not None and later.reflection,
+                None if later is None else later.quiz_score,
+                nothing_required or meets(requires, later),
+            )
+        status = "excused" if excuse is not None else "absent"
         return AttendanceRecord(
-            code, member.full_name, member.unit, status, None, None, None, None, None, 0, (), excuse
+            code,
+            member.full_name,
+            member.unit,
+            status,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+            (),
+            excuse,
+            found is not None and found.reflection,
+            None if found is None else found.quiz_score,
+            False,
         )
 
     def unexpected(code: str) -> Member:
@@ -300,7 +387,8 @@ def _in_code_order(members: Iterable[Member]) -> Iterator[Member]:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """Counts of the expected members by status, and the participation rate the province watches."""
+    """Counts of the expected members by status, the participation rate the province watches,
+    and how many completed the session (attended and met its requirements)."""
 
     expected: int = 0
     present: int = 0
@@ -309,14 +397,17 @@ class Summary:
     made_up: int = 0
     absent: int = 0
     rate: float = 0.0
+    completed: int = 0
 
     @classmethod
     def from_counts(cls, counts: Sequence[int]) -> Summary:
-        """Build from [present, late, excused, made_up, absent], in STATUSES order."""
-        present, late, excused, made_up, absent = counts
+        """Build from [present, late, excused, made_up, absent] in STATUSES order, then
+        optionally the completed count."""
+        present, late, excused, made_up, absent = counts[:5]
+        completed = counts[5] if len(counts) > 5 else 0
         expected = present + late + excused + made_up + absent
         rate = round((present + late + made_up) / expected, 4) if expected else 0.0
-        return cls(expected, present, late, excused, made_up, absent, rate)
+        return cls(expected, present, late, excused, made_up, absent, rate, completed)
 
     def to_json(self) -> dict[str, Any]:
         """The contract's SUMMARY."""
@@ -328,10 +419,14 @@ class Summary:
             "made_up": self.made_up,
             "absent": self.absent,
             "rate": self.rate,
+            "completed": self.completed,
         }
 
 
 _STATUS_INDEX = {status: index for index, status in enumerate(STATUSES)}
+#: Where a tally keeps the completed count, after one count per status.
+_COMPLETED = len(STATUSES)
+_TALLY_SIZE = len(STATUSES) + 1
 
 
 class SummaryTally:
@@ -350,10 +445,10 @@ class SummaryTally:
         only: Container[str] | None = None,
     ) -> None:
         self._units: Mapping[str, Unit] = units if units is not None else {}
-        self._total = [0] * len(STATUSES)
-        order = _depth_first(self._units, roots)
+        self._total = [0] * _TALLY_SIZE
+        order = depth_first(self._units, roots)
         self._order = order if only is None else [unit for unit in order if unit.code in only]
-        self._counts = {unit.code: [0] * len(STATUSES) for unit in self._order}
+        self._counts = {unit.code: [0] * _TALLY_SIZE for unit in self._order}
         self._chains: dict[str, tuple[list[int], ...]] = {}
 
     def add(self, record: AttendanceRecord) -> None:
@@ -367,6 +462,10 @@ class SummaryTally:
             chain = self._chains[record.unit] = self._chain(record.unit)
         for counts in chain:
             counts[index] += 1
+        if record.completed:
+            self._total[_COMPLETED] += 1
+            for counts in chain:
+                counts[_COMPLETED] += 1
 
     def total(self) -> Summary:
         """The summary over every expected member, in the audience units or not."""
@@ -391,8 +490,9 @@ class SummaryTally:
         return tuple(chain)
 
 
-def _depth_first(units: Mapping[str, Unit], roots: Iterable[str]) -> list[Unit]:
-    """The units of the roots' subtrees, depth-first, children by code, each unit once."""
+def depth_first(units: Mapping[str, Unit], roots: Iterable[str]) -> list[Unit]:
+    """The units of the roots' subtrees, depth-first, children by code, each unit once: the
+    order of every per-unit list (the summary, the yearly report)."""
     children: dict[str, list[Unit]] = {}
     for unit in units.values():
         if unit.parent is not None:

@@ -7,9 +7,23 @@ from typing import Any
 
 from streamsvc.domain.models import Unit
 from streamsvc.domain.reconcile import AttendanceRecord, Summary
+from streamsvc.domain.reports import YearlyReport
 from streamsvc.domain.timefmt import format_ts
 
-__all__ = ["COLUMNS", "SUMMARY_COLUMNS", "Row", "UnitSummaries", "record_rows", "summary_rows"]
+__all__ = [
+    "COLUMNS",
+    "CSV_BOOLEANS",
+    "SUMMARY_COLUMNS",
+    "YEARLY_MEMBER_COLUMNS",
+    "YEARLY_UNIT_COLUMNS",
+    "Booleans",
+    "Row",
+    "UnitSummaries",
+    "record_rows",
+    "summary_rows",
+    "yearly_member_rows",
+    "yearly_unit_rows",
+]
 
 #: The contract's header, in this order, exactly.
 COLUMNS: tuple[str, ...] = (
@@ -25,6 +39,9 @@ COLUMNS: tuple[str, ...] = (
     "minutes",
     "flags",
     "excuse",
+    "reflection",
+    "quiz_score",
+    "completed",
 )
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "code",
@@ -36,18 +53,49 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "made_up",
     "absent",
     "rate",
+    "completed",
+)
+
+#: The yearly report's sheets: the members (also its CSV) and the units.
+YEARLY_MEMBER_COLUMNS: tuple[str, ...] = (
+    "member",
+    "full_name",
+    "unit",
+    "unit_name",
+    "sessions",
+    "absent",
+    "excused",
+    "made_up",
+    "incomplete",
+)
+YEARLY_UNIT_COLUMNS: tuple[str, ...] = (
+    "code",
+    "name",
+    "expected",
+    "attended",
+    "completed",
+    "attendance_rate",
+    "completion_rate",
+    "plans_owed",
+    "plans_handed_in",
 )
 
 #: One row of cells; None is an empty cell.
 Row = tuple[Any, ...]
+#: How a row spells (false, true): the workbook keeps real booleans, the CSV writes words.
+Booleans = tuple[Any, Any]
+CSV_BOOLEANS: Booleans = ("false", "true")
 #: Called once the records are written: (every unit with its SUMMARY, the total SUMMARY).
 UnitSummaries = Callable[[], tuple[list[tuple[Unit, Summary]], Summary]]
 
 
 def record_rows(
-    records: Iterable[AttendanceRecord], unit_names: Mapping[str, str]
+    records: Iterable[AttendanceRecord],
+    unit_names: Mapping[str, str],
+    booleans: Booleans = (False, True),
 ) -> Iterator[Row]:
-    """One row of COLUMNS per record: times in UTC (RFC 3339), flags joined with `;`."""
+    """One row of COLUMNS per record: times in UTC (RFC 3339), flags joined with `;`, a
+    missing quiz score an empty cell, `reflection` and `completed` as `booleans` spells them."""
     flag_text: dict[tuple[str, ...], str] = {}  # records share their flag tuples
     for r in records:
         flags = flag_text.get(r.flags)
@@ -66,6 +114,9 @@ def record_rows(
             r.minutes,
             flags,
             r.excuse,
+            booleans[r.reflection],
+            r.quiz_score,
+            booleans[r.completed],
         )
 
 
@@ -78,4 +129,36 @@ def summary_rows(summaries: UnitSummaries) -> Iterator[Row]:
 
 
 def _counts(s: Summary) -> tuple[Any, ...]:
-    return (s.expected, s.present, s.late, s.excused, s.made_up, s.absent, s.rate)
+    return (s.expected, s.present, s.late, s.excused, s.made_up, s.absent, s.rate, s.completed)
+
+
+def yearly_member_rows(report: YearlyReport, unit_names: Mapping[str, str]) -> Iterator[Row]:
+    """YEARLY_MEMBER_COLUMNS per member of the yearly report."""
+    for m in report.members:
+        yield (
+            m.member,
+            m.full_name,
+            m.unit,
+            unit_names.get(m.unit),
+            m.sessions,
+            m.absent,
+            m.excused,
+            m.made_up,
+            m.incomplete,
+        )
+
+
+def yearly_unit_rows(report: YearlyReport) -> Iterator[Row]:
+    """YEARLY_UNIT_COLUMNS per unit of the yearly report."""
+    for u in report.units:
+        yield (
+            u.code,
+            u.name,
+            u.expected,
+            u.attended,
+            u.completed,
+            u.attendance_rate,
+            u.completion_rate,
+            u.plans_owed,
+            u.plans_handed_in,
+        )

@@ -25,17 +25,30 @@ from typing import Any
 import xlsxwriter
 
 from streamsvc.domain.reconcile import AttendanceRecord
+from streamsvc.domain.reports import YearlyReport
 from streamsvc.errors import StreamsvcError
 from streamsvc.exports.columns import (
     COLUMNS,
     SUMMARY_COLUMNS,
+    YEARLY_MEMBER_COLUMNS,
+    YEARLY_UNIT_COLUMNS,
     Row,
     UnitSummaries,
     record_rows,
     summary_rows,
+    yearly_member_rows,
+    yearly_unit_rows,
 )
 
-__all__ = ["RECORDS_SHEET", "SHEET_ROWS", "SUMMARY_SHEET", "stream_xlsx", "write_xlsx"]
+__all__ = [
+    "RECORDS_SHEET",
+    "SHEET_ROWS",
+    "SUMMARY_SHEET",
+    "stream_xlsx",
+    "stream_yearly_xlsx",
+    "write_xlsx",
+    "write_yearly_xlsx",
+]
 
 RECORDS_SHEET = "attendance"
 SUMMARY_SHEET = "summary"
@@ -98,10 +111,51 @@ def stream_xlsx(
         count = write_xlsx(
             path, records, unit_names, summaries, tmpdir=folder, sheet_rows=sheet_rows
         )
-        with open(path, "rb") as built:
-            while chunk := built.read(FILE_CHUNK):
-                write(chunk)
+        _send(path, write)
     return count
+
+
+def write_yearly_xlsx(
+    path: str | Path,
+    report: YearlyReport,
+    unit_names: Mapping[str, str],
+    *,
+    tmpdir: str | None = None,
+) -> None:
+    """The yearly report as a workbook: sheet `members`, then sheet `units` with its rates
+    as percentages. The report is already in memory, so one sheet each is plenty (a member
+    per row: 1,048,575 members is a whole country's scope)."""
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": tmpdir})
+    try:
+        header = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
+        rate = workbook.add_format({"num_format": "0.00%"})
+        sheets: tuple[tuple[str, tuple[str, ...], Iterator[Row], dict[int, Any]], ...] = (
+            ("members", YEARLY_MEMBER_COLUMNS, yearly_member_rows(report, unit_names), {}),
+            ("units", YEARLY_UNIT_COLUMNS, yearly_unit_rows(report), {5: rate, 6: rate}),
+        )
+        for name, columns, rows, formats in sheets:
+            sheet = workbook.add_worksheet(name)
+            widths = _header_widths(columns)
+            last = _fill(sheet, columns, iter(rows), header, formats, widths)
+            _finish(sheet, len(columns), last, widths)
+    finally:
+        workbook.close()
+
+
+def stream_yearly_xlsx(
+    report: YearlyReport, unit_names: Mapping[str, str], write: Callable[[bytes], object]
+) -> None:
+    """Build the yearly workbook in a temporary folder, then `write` it out in chunks."""
+    with tempfile.TemporaryDirectory(prefix="streamsvc-xlsx-") as folder:
+        path = os.path.join(folder, "yearly.xlsx")
+        write_yearly_xlsx(path, report, unit_names, tmpdir=folder)
+        _send(path, write)
+
+
+def _send(path: str, write: Callable[[bytes], object]) -> None:
+    with open(path, "rb") as built:
+        while chunk := built.read(FILE_CHUNK):
+            write(chunk)
 
 
 def _fill_records(workbook: Any, rows: Iterator[Row], header: Any, sheet_rows: int) -> int:
@@ -144,6 +198,7 @@ def _fill(
     for col, name in enumerate(columns):
         _check(sheet.write_string(0, col, name, header), sheet, 0)
     write_string, write_number = sheet.write_string, sheet.write_number
+    write_boolean = sheet.write_boolean
     row_index = 0
     for row_index, row in enumerate(rows, start=1):
         for col, value in enumerate(row):
@@ -153,6 +208,10 @@ def _fill(
                 if write_string(row_index, col, value) == -1:
                     _check(-1, sheet, row_index)
                 width = len(value)
+            elif value is True or value is False:  # before numbers: a bool is an int
+                if write_boolean(row_index, col, value) == -1:
+                    _check(-1, sheet, row_index)
+                width = 5
             else:
                 if write_number(row_index, col, value, formats.get(col)) == -1:
                     _check(-1, sheet, row_index)

@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from streamsvc.domain.attendance import Reconciliation, UnexpectedMembers
-from streamsvc.domain.models import Member, Session, Unit
+from streamsvc.domain.models import ActionPlan, Member, PlanRule, Session, Unit
+from streamsvc.domain.plans import owing_units, unit_plans
+from streamsvc.domain.policy import UnitTree
 from streamsvc.domain.reconcile import (
     AttendanceRecord,
     Summary,
@@ -22,9 +24,16 @@ from streamsvc.domain.reconcile import (
     in_scope,
     reconcile,
 )
-from streamsvc.domain.reports import AbsenceReport, AbsenceTally
+from streamsvc.domain.reports import AbsenceReport, AbsenceTally, YearlyReport, YearlyTally
 from streamsvc.errors import InvalidInput, NotFound
-from streamsvc.exports import stream_xlsx, write_csv, write_json
+from streamsvc.exports import (
+    stream_xlsx,
+    stream_yearly_xlsx,
+    write_csv,
+    write_json,
+    write_rows_csv,
+)
+from streamsvc.exports.columns import YEARLY_MEMBER_COLUMNS, yearly_member_rows
 from streamsvc.ports import Store
 from streamsvc.services.worker import LoopBridge, Output, WorkerThreads
 
@@ -68,6 +77,8 @@ class AttendanceService:
             await self.store.list_excuses(session_id),
             frozenset(await self.store.list_made_up(session_id)),
             await self.store.list_unexpected_members(session_id),
+            await self.store.list_evidence(session_id),
+            await self.store.list_makeup_evidence(session_id),
         )
 
     async def export(
@@ -137,13 +148,78 @@ class AttendanceService:
         visible: Visible | None = None,
         progress: Progress | None = None,
     ) -> AbsenceReport:
-        """The members absent at the closed sessions starting in [start, end), by code.
+        """The members absent, or attended without completing, at the closed sessions
+        starting in [start, end), by code.
 
         Each session is reconciled exactly as for its export, so the report cannot disagree
         with the attendance sheets. Open sessions are left out: until the close, `absent`
         only means not yet seen. A scoped caller gets only the sessions `visible` keeps (a
         hidden session's id must not show up in the report) and only the members in `scope`.
         """
+        absences = AbsenceTally()
+
+        def collect(session_id: int) -> Work:
+            return lambda bridge, records, tally: absences.add_session(session_id, records)
+
+        for session in await self._closed(start, end, visible):
+            await self._pass(await self.load(session.id), collect(session.id), progress, scope)
+        return absences.report(start, end)
+
+    async def yearly(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        scope: ScopeCodes = None,
+        visible: Visible | None = None,
+        progress: Progress | None = None,
+    ) -> YearlyReport:
+        """The yearly report over the closed sessions starting in [start, end): per member
+        (in `scope`) the sessions expected at, absent, excused, made up and incomplete; per
+        unit (in `scope`, its whole subtree) the members expected, attended and completed,
+        summed over the sessions, and the action plans owed and handed in.
+
+        Each session is reconciled as for its export, but tallied over the whole tree rather
+        than its audience, so a province's row counts a district's own sessions too.
+        """
+        units = {unit.code: unit for unit in await self.store.list_units()}
+        tree = UnitTree(units.values())
+        yearly = YearlyTally(units)
+        roots = sorted(code for code, unit in units.items() if unit.parent is None)
+
+        def collect(session_id: int) -> Work:
+            return lambda bridge, records, tally: yearly.add_records(session_id, records)
+
+        for session in await self._closed(start, end, visible):
+            rec = await self.load(session.id)
+            whole = SummaryTally(rec.units, roots, scope)
+            await self._pass(rec, collect(session.id), progress, scope, whole)
+            yearly.add_summaries(whole.by_unit())
+            if session.plans is not None:
+                plans = await self.store.list_plans(session.id)
+                yearly.add_plans(_owed_plans(session, session.plans, tree, plans), scope)
+        return yearly.report(start, end)
+
+    async def write_yearly(
+        self, report: YearlyReport, fmt: Literal["csv", "xlsx"], out: Output
+    ) -> None:
+        """Write the yearly report as CSV (its members) or as the workbook (members, units),
+        in a worker thread: a province's members are many rows."""
+        units = {unit.code: unit.name for unit in await self.store.list_units()}
+
+        def run(bridge: LoopBridge) -> None:
+            write = bridge.writer(out)
+            if fmt == "csv":
+                write_rows_csv(YEARLY_MEMBER_COLUMNS, yearly_member_rows(report, units), write)
+            else:
+                stream_yearly_xlsx(report, units, write)
+
+        await self._threads.run(run)
+
+    async def _closed(
+        self, start: datetime, end: datetime, visible: Visible | None
+    ) -> list[Session]:
+        """The closed sessions starting in [start, end) that the caller may see, oldest first."""
         closed = [
             s
             for s in await self.store.list_sessions()
@@ -151,25 +227,23 @@ class AttendanceService:
         ]
         if visible is not None:
             closed = await visible(closed)
-        sessions = sorted(closed, key=lambda s: (s.starts_at, s.id))
-        absences = AbsenceTally()
-
-        def collect(session_id: int) -> Work:
-            return lambda bridge, records, tally: absences.add_session(session_id, records)
-
-        for session in sessions:
-            await self._pass(await self.load(session.id), collect(session.id), progress, scope)
-        return absences.report(start, end)
+        return sorted(closed, key=lambda s: (s.starts_at, s.id))
 
     async def _pass(
-        self, rec: Reconciliation, work: Work, progress: Progress | None, scope: ScopeCodes
+        self,
+        rec: Reconciliation,
+        work: Work,
+        progress: Progress | None,
+        scope: ScopeCodes,
+        tally: SummaryTally | None = None,
     ) -> SummaryTally:
         """Run `work` over the reconciled records (of the members in `scope`) in a worker
-        thread; returns the tally of those records."""
+        thread; returns the tally of those records (`tally`, or one over the audience)."""
         session_id = rec.session.id
         members = self.store.iter_expected_members(session_id)
         events = self.store.iter_events(session_id, by_member=True)
-        tally = rec.tally(scope)
+        if tally is None:
+            tally = rec.tally(scope)
 
         def run(bridge: LoopBridge) -> None:
             records = reconcile(
@@ -180,6 +254,8 @@ class AttendanceService:
                 rec.excuses,
                 rec.made_up,
                 UnexpectedMembers(rec.unexpected, lambda code: bridge.call(self._member(code))),
+                rec.evidence,
+                rec.makeup_evidence,
             )
             if scope is not None:
                 # Every member is still reconciled (a member out of scope who checked in
@@ -198,6 +274,16 @@ class AttendanceService:
 
     async def _member(self, code: str) -> Member | None:
         return (await self.store.get_members([code])).get(code)
+
+
+def _owed_plans(
+    session: Session, rule: PlanRule, tree: UnitTree, plans: list[ActionPlan]
+) -> Iterator[tuple[str, bool]]:
+    """Each plan the session's rule makes a unit owe, as (unit code, handed in by now)."""
+    owing = owing_units(rule, session.audience, tree)
+    for unit in unit_plans(rule, owing, {}, plans):
+        for kind in unit.owed:
+            yield unit.code, kind in unit.plans
 
 
 async def _close(stream: AsyncIterator[Any]) -> None:

@@ -1,4 +1,5 @@
-"""HTTP handlers for reconciled attendance, its exports and the yearly absence report.
+"""HTTP handlers for reconciled attendance, its exports, the absences report and the yearly
+report.
 
 The record lists are streamed: the status line goes out once the session is known, then the
 body as it is produced. A failure after that can no longer become an error body, so the
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Literal
 
 from aiohttp import web
 
-from streamsvc.domain.reports import parse_range
+from streamsvc.domain.reports import YearlyReport, parse_range
 from streamsvc.services.attendance import AttendanceService, Format
 from streamsvc.web import keys
 from streamsvc.web.auth import caller, session_for
@@ -121,3 +123,55 @@ async def absences(request: web.Request) -> web.Response:
         visible=partial(request.app[keys.access_key].visible, found),
     )
     return json_response(report.to_json())
+
+
+@routes.get("/api/v1/reports/yearly")
+async def yearly(request: web.Request) -> web.Response:
+    return json_response((await _yearly(request)).to_json())
+
+
+@routes.get("/api/v1/reports/yearly.csv")
+async def yearly_csv(request: web.Request) -> web.StreamResponse:
+    return await _yearly_file(request, "csv")
+
+
+@routes.get("/api/v1/reports/yearly.xlsx")
+async def yearly_xlsx(request: web.Request) -> web.StreamResponse:
+    return await _yearly_file(request, "xlsx")
+
+
+async def _yearly(request: web.Request) -> YearlyReport:
+    """The report of the caller's scope over the sessions it may see (a viewer's own)."""
+    found = await caller(request)
+    service = request.app[keys.attendance_key]
+    start, end = parse_range(request.query.get("from"), request.query.get("to"))
+    return await service.yearly(
+        start,
+        end,
+        scope=found.scope.codes(),
+        visible=partial(request.app[keys.access_key].visible, found),
+    )
+
+
+async def _yearly_file(request: web.Request, fmt: Literal["csv", "xlsx"]) -> web.StreamResponse:
+    report = await _yearly(request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": _CONTENT_TYPES[fmt],
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="yearly-report.{fmt}"',
+        }
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    finished = False
+    try:
+        await request.app[keys.attendance_key].write_yearly(report, fmt, response)
+        finished = True
+    except ConnectionResetError:
+        return response
+    finally:
+        if not finished and request.transport is not None:
+            request.transport.close()
+    await response.write_eof()
+    return response

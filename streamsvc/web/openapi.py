@@ -41,6 +41,7 @@ ERROR_CODES = (
     "unknown_member",
     "unknown_site",
     "unknown_excuse",
+    "unknown_plan",
     "unknown_user",
     "method_not_allowed",
     "conflict",
@@ -67,6 +68,8 @@ AUDIT_ACTIONS = [
     "site_token_reset",
     "excuse_recorded",
     "excuse_withdrawn",
+    "plan_recorded",
+    "plan_withdrawn",
     "checkin_voided",
     "session_changed",
 ]
@@ -325,6 +328,12 @@ SCHEMAS: dict[str, Schema] = {
                 },
             },
             "excuse": NULL_STR,
+            "reflection": {"type": "boolean"},
+            "quiz_score": {"type": ["number", "null"]},
+            "completed": {
+                "type": "boolean",
+                "description": "attended and met every requirement of the session",
+            },
         },
         {"site_name": NULL_STR},
     ),
@@ -337,6 +346,7 @@ SCHEMAS: dict[str, Schema] = {
             "made_up": COUNT,
             "absent": COUNT,
             "rate": {"type": ["number", "null"]},
+            "completed": COUNT,
         }
     ),
     "SiteRoster": _obj(
@@ -480,11 +490,104 @@ SCHEMAS["Absences"] = _obj(
                     "unit": STR,
                     "absent": COUNT,
                     "sessions": {"type": "array", "items": INT},
+                    "incomplete": COUNT,
+                    "incomplete_sessions": {"type": "array", "items": INT},
                 }
             ),
         }
     },
     {"from": TIME, "to": TIME, "sessions": {"type": "array", "items": INT}},
+)
+SCHEMAS["Yearly"] = _obj(
+    {
+        "members": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "member": STR,
+                    "full_name": STR,
+                    "unit": STR,
+                    "sessions": COUNT,
+                    "absent": COUNT,
+                    "excused": COUNT,
+                    "made_up": COUNT,
+                    "incomplete": COUNT,
+                }
+            ),
+        },
+        "units": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "code": STR,
+                    "name": STR,
+                    "expected": COUNT,
+                    "attended": COUNT,
+                    "completed": COUNT,
+                    "attendance_rate": {"type": "number"},
+                    "completion_rate": {"type": "number"},
+                    "plans_owed": COUNT,
+                    "plans_handed_in": COUNT,
+                }
+            ),
+        },
+    },
+    {"from": TIME, "to": TIME, "sessions": {"type": "array", "items": INT}},
+)
+
+PLAN_KINDS = ["committee", "head"]
+SCHEMAS["NewPlan"] = _obj(
+    {},
+    {
+        "handed_in_at": {**TIME, "description": "default: now; not in the future"},
+        "note": {"type": ["string", "null"], "maxLength": 2000},
+    },
+)
+SCHEMAS["Plan"] = _obj({"handed_in_at": TIME, "recorded_by": STR, "note": NULL_STR})
+SCHEMAS["Plans"] = _obj(
+    {
+        "rule": {
+            "oneOf": [
+                _obj(
+                    {
+                        "depth": {"type": "integer", "minimum": 0},
+                        "heads": {"type": "boolean"},
+                        "due": NULL_TIME,
+                    }
+                ),
+                {"type": "null"},
+            ]
+        },
+        "units": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "code": STR,
+                    "name": STR,
+                    "committee": {"oneOf": [_ref("Plan"), {"type": "null"}]},
+                    "head": {"oneOf": [_ref("Plan"), {"type": "null"}]},
+                    "owed": {"type": "array", "items": {"enum": PLAN_KINDS}},
+                    "missing": {"type": "array", "items": {"enum": PLAN_KINDS}},
+                    "late": {"type": "boolean"},
+                }
+            ),
+        },
+    }
+)
+SCHEMAS["PlansMissing"] = _obj(
+    {
+        "at": TIME,
+        "units": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "code": STR,
+                    "name": STR,
+                    "missing": {"type": "array", "items": {"enum": PLAN_KINDS}},
+                }
+            ),
+        },
+    }
 )
 
 # The answers every operation may give, each in the contract's error shape.
@@ -631,6 +734,12 @@ def _websocket(summary: str, description: str, auth: str) -> Schema:
 def _paths() -> dict[str, Schema]:
     admin, site = "adminToken", "siteToken"
     sid = [SID]
+    plan_path = [
+        SID,
+        _path("unit", STR, "the owing unit's code"),
+        _path("kind", {"type": "string", "enum": PLAN_KINDS}, "whose plan: `committee` or `head`"),
+    ]
+    at = _query("at", TIME, "an RFC 3339 time; default: the rule's `due`, or now without one")
     return {
         "/healthz": {
             "get": {
@@ -931,6 +1040,42 @@ def _paths() -> dict[str, Schema]:
                 ],
             )
         },
+        "/api/v1/reports/yearly": {
+            "get": _op(
+                "The yearly report: per member and per unit, closed sessions in a range",
+                "attendance",
+                _ok("restricted to the caller's scope", _ref("Yearly")),
+                auth=admin,
+                role="viewer",
+                errors=("400",),
+                params=_RANGE,
+            )
+        },
+        "/api/v1/reports/yearly.csv": {
+            "get": _op(
+                "The yearly report's members as CSV",
+                "attendance",
+                _download("text/csv; charset=utf-8", "one row per member"),
+                auth=admin,
+                role="viewer",
+                errors=("400",),
+                params=_RANGE,
+            )
+        },
+        "/api/v1/reports/yearly.xlsx": {
+            "get": _op(
+                "The yearly report as a workbook",
+                "attendance",
+                _download(
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    "sheets members and units",
+                ),
+                auth=admin,
+                role="viewer",
+                errors=("400",),
+                params=_RANGE,
+            )
+        },
         "/api/v1/sessions/{sid}/evidence": {
             "post": _op(
                 "Record study evidence: reflections, quiz scores, self-study (upsert per member)",
@@ -981,6 +1126,63 @@ def _paths() -> dict[str, Schema]:
                     'get `{"type": "error", "code": "unauthorized"}` and are closed with 4401. '
                     "`404 unknown_site` for a site of another session."
                 ),
+            )
+        },
+        "/api/v1/sessions/{sid}/plans": {
+            "get": _op(
+                "The units that owe an action plan, and what they handed in",
+                "plans",
+                _ok("the rule and the owing units in the caller's scope", _ref("Plans")),
+                auth=admin,
+                role="viewer",
+                params=sid,
+                description="Units at the rule's depth inside the audience subtrees.",
+            )
+        },
+        "/api/v1/sessions/{sid}/plans/{unit}/{kind}": {
+            "put": _op(
+                "Record a unit's action plan as handed in",
+                "plans",
+                _ok("recorded (a plan recorded before is replaced)", _ref("Plan")),
+                auth=admin,
+                role="organizer",
+                params=plan_path,
+                body=_ref("NewPlan"),
+                description=(
+                    "The body is optional. `404 unknown_unit` when the unit owes no plan of "
+                    "this kind; a unit outside the scope `403`. Audit `plan_recorded`."
+                ),
+            ),
+            "delete": _op(
+                "Withdraw a unit's action plan (recorded by mistake)",
+                "plans",
+                {"204": {"description": "withdrawn"}},
+                auth=admin,
+                role="organizer",
+                params=plan_path,
+                description="`404 unknown_plan` when none is recorded. Audit `plan_withdrawn`.",
+            ),
+        },
+        "/api/v1/sessions/{sid}/plans/missing": {
+            "get": _op(
+                "The owing units that had not handed in every plan by a moment",
+                "plans",
+                _ok("the moment and the units", _ref("PlansMissing")),
+                auth=admin,
+                role="viewer",
+                errors=("400",),
+                params=[SID, at],
+            )
+        },
+        "/api/v1/sessions/{sid}/plans/missing.csv": {
+            "get": _op(
+                "The same units as CSV (`code,name,missing`)",
+                "plans",
+                _download("text/csv; charset=utf-8", "one row per unit, kinds joined with `;`"),
+                auth=admin,
+                role="viewer",
+                errors=("400",),
+                params=[SID, at],
             )
         },
         "/api/v1/auth/login": {
@@ -1201,6 +1403,12 @@ def _download(content_type: str, description: str) -> dict[str, Schema]:
             "content": {content_type: {"schema": {"type": "string", "format": "binary"}}},
         }
     }
+
+
+_RANGE = [
+    _query("from", STR, "a date (YYYY-MM-DD) or an RFC 3339 time", True),
+    _query("to", STR, "a date (included) or an RFC 3339 time", True),
+]
 
 
 @cache

@@ -58,10 +58,10 @@ async def test_report_absences_json_and_csv(client, admin_headers, database_url,
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text[1:], newline="")))
     assert rows == [
-        ["member", "full_name", "unit", "absent", "sessions"],
-        ["DV-06", "Ma Thị Phượng", "C2", "1", str(world.sid)],
-        ["DV-09", "Hà Văn Ích", "C2", "1", str(world.sid)],
-        ["dv-07", "Đàm Văn Giang", "C2", "1", str(world.makeup)],
+        ["member", "full_name", "unit", "absent", "sessions", "incomplete", "incomplete_sessions"],
+        ["DV-06", "Ma Thị Phượng", "C2", "1", str(world.sid), "0", ""],
+        ["DV-09", "Hà Văn Ích", "C2", "1", str(world.sid), "0", ""],
+        ["dv-07", "Đàm Văn Giang", "C2", "1", str(world.makeup), "0", ""],
     ]
 
 

@@ -9,7 +9,10 @@ import openpyxl
 import pytest
 from attendance_world import TOTAL, UNIT_NAMES, build_world, expected_records
 
-HEADER = "member,full_name,unit,unit_name,status,form,site,first_in,last_out,minutes,flags,excuse"
+HEADER = (
+    "member,full_name,unit,unit_name,status,form,site,first_in,last_out,minutes,flags,excuse,"
+    "reflection,quiz_score,completed"
+)
 
 
 def as_row(record: dict) -> list[str]:
@@ -27,6 +30,9 @@ def as_row(record: dict) -> list[str]:
         str(record["minutes"]),
         ";".join(record["flags"]),
         record["excuse"] or "",
+        "true" if record["reflection"] else "false",
+        "" if record["quiz_score"] is None else str(record["quiz_score"]),
+        "true" if record["completed"] else "false",
     ]
 
 
@@ -65,7 +71,7 @@ async def test_xlsx_download(client, admin_headers, tmp_path):
     sheet = book["attendance"]
     records = expected_records(world)
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:L{len(records) + 1}"
+    assert sheet.auto_filter.ref == f"A1:O{len(records) + 1}"
     rows = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert rows[0] == HEADER.split(",")
 
@@ -73,9 +79,11 @@ async def test_xlsx_download(client, admin_headers, tmp_path):
         return value or None
 
     want = [[cell(v) for v in as_row(record)] for record in records]
-    for row in want:  # numbers stay numbers in the workbook
+    for row in want:  # numbers stay numbers and booleans booleans in the workbook
         row[6] = None if row[6] is None else int(row[6])
         row[9] = int(row[9])
+        row[12] = row[12] == "true"
+        row[14] = row[14] == "true"
     assert rows[1:] == want
     # Widths fit the longest value of each column (the header at least), within limits.
     longest_name = max(len(r["full_name"]) for r in records)
@@ -88,11 +96,12 @@ async def test_xlsx_download(client, admin_headers, tmp_path):
     rows = [list(row) for row in summary.iter_rows(values_only=True)]
     assert rows[0] == [
         "code", "name", "expected", "present", "late", "excused", "made_up", "absent", "rate",
+        "completed",
     ]  # fmt: skip
     assert rows[1:] == [
-        ["D1", UNIT_NAMES["D1"], 10, 4, 1, 1, 2, 2, 0.7],
-        ["C1", UNIT_NAMES["C1"], 5, 3, 1, 0, 1, 0, 1],
-        ["C2", UNIT_NAMES["C2"], 5, 1, 0, 1, 1, 2, 0.4],
+        ["D1", UNIT_NAMES["D1"], 10, 4, 1, 1, 2, 2, 0.7, 7],
+        ["C1", UNIT_NAMES["C1"], 5, 3, 1, 0, 1, 0, 1, 5],
+        ["C2", UNIT_NAMES["C2"], 5, 1, 0, 1, 1, 2, 0.4, 2],
         [None, "total", *TOTAL.values()],
     ]
     assert summary["I2"].number_format == "0.00%"

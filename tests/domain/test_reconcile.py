@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamsvc.domain.models import Event, Member, Session, Site, Unit
+from streamsvc.domain.models import Event, Evidence, Member, Requirements, Session, Site, Unit
 from streamsvc.domain.reconcile import (
     STATUSES,
     AttendanceRecord,
@@ -220,6 +220,9 @@ def test_record_to_json() -> None:
         "minutes": 90,
         "flags": ["multi_site", "left_early"],
         "excuse": None,
+        "reflection": False,
+        "quiz_score": None,
+        "completed": True,
     }
     assert run([])[0].to_json()["first_in"] is None
 
@@ -256,7 +259,11 @@ def test_works_on_generators() -> None:
 
 
 def record(code: str, unit: str, status: Status, flags: tuple[str, ...] = ()) -> AttendanceRecord:
-    return AttendanceRecord(code, code, unit, status, None, None, None, None, None, 0, flags, None)
+    """A record; one who attended completed it (as when nothing is required)."""
+    completed = status in ("present", "late", "made_up")
+    return AttendanceRecord(
+        code, code, unit, status, None, None, None, None, None, 0, flags, None, completed=completed
+    )
 
 
 def test_summary() -> None:
@@ -277,6 +284,7 @@ def test_summary() -> None:
         "made_up": 1,
         "absent": 2,
         "rate": 0.5,
+        "completed": 3,
     }
     assert summarize([]) == Summary()
     assert summarize([record("a", "C1", "late")] * 2 + [record("b", "C1", "absent")]).rate == 0.6667
@@ -375,7 +383,29 @@ def attendance(draw: st.DrawFn) -> dict[str, Any]:
         "events": events,
         "excuses": {code: "lý do" for code in draw(st.sets(st.sampled_from(CODES)))},
         "made_up": frozenset(draw(st.sets(st.sampled_from(CODES)))),
+        "requires": Requirements(
+            reflection=draw(st.booleans()),
+            quiz_pass=draw(st.sampled_from([None, 0.0, 5.0, 8.0])),
+            quiz_max=10.0,
+        ),
+        "evidence": draw(evidence(7)),
+        "makeup_evidence": draw(evidence(8)),
     }
+
+
+def evidence(session_id: int) -> st.SearchStrategy[dict[str, Evidence]]:
+    """Evidence handed in by some of the members, at the session or at a make-up session."""
+    row = st.builds(
+        Evidence,
+        session_id=st.just(session_id),
+        member=st.just(""),
+        reflection=st.booleans(),
+        quiz_score=st.sampled_from([None, 0.0, 4.5, 5.0, 8.0, 10.0]),
+        self_study=st.booleans(),
+    )
+    return st.dictionaries(st.sampled_from(CODES), row).map(
+        lambda rows: {code: replace(ev, member=code) for code, ev in rows.items()}
+    )
 
 
 def reconciled(
@@ -384,15 +414,29 @@ def reconciled(
     unexpected = {code: m for code, m in MEMBERS.items() if m not in case["expected"]}
     return list(
         reconcile(
-            SESSION,
+            replace(SESSION, requires=case["requires"]),
             SITES,
             iter(case["expected"]),
             iter(store_order(case["events"]) if events is None else events),
             case["excuses"],
             case["made_up"],
             unexpected,
+            case["evidence"],
+            case["makeup_evidence"],
         )
     )
+
+
+def complete(requires: Requirements, ev: Evidence | None) -> bool:
+    """The contract's completion, read the slow way: every requirement set is met."""
+    reflection = ev.reflection if ev else False
+    score = ev.quiz_score if ev else None
+    wanted = []
+    if requires.reflection:
+        wanted.append(reflection)
+    if requires.quiz_pass is not None:
+        wanted.append(score is not None and score >= requires.quiz_pass)
+    return all(wanted)
 
 
 def reference(case: dict[str, Any]) -> list[AttendanceRecord]:
@@ -411,12 +455,25 @@ def reference(case: dict[str, Any]) -> list[AttendanceRecord]:
         member, events, excuse = MEMBERS[code], counted.get(code, []), case["excuses"].get(code)
         checkins = [(ts, site) for kind, ts, site, _ in events if kind == "checkin"]
         checkouts = [ts for kind, ts, _, _ in events if kind == "checkout"]
+        requires, ev = case["requires"], case["evidence"].get(code)
+        later = case["makeup_evidence"].get(code)
         if not checkins:
-            status: Status = (
-                "made_up" if code in case["made_up"] else "excused" if excuse else "absent"
-            )
-            out.append(replace(record(code, member.unit, status), full_name=member.full_name,
-                               excuse=excuse))  # fmt: skip
+            base = replace(record(code, member.unit, "absent"), full_name=member.full_name,
+                           excuse=excuse)  # fmt: skip
+            if ev and ev.self_study:  # confirmed by the secretary: present, studied alone
+                out.append(replace(base, status="present", form="self_study",
+                                   reflection=ev.reflection, quiz_score=ev.quiz_score,
+                                   completed=complete(requires, ev)))  # fmt: skip
+            elif code in case["made_up"] or (later and later.self_study):
+                out.append(replace(base, status="made_up",
+                                   reflection=bool(later and later.reflection),
+                                   quiz_score=later.quiz_score if later else None,
+                                   completed=complete(requires, later)))  # fmt: skip
+            else:
+                status: Status = "excused" if excuse else "absent"
+                out.append(replace(base, status=status,
+                                   reflection=bool(ev and ev.reflection),
+                                   quiz_score=ev.quiz_score if ev else None))  # fmt: skip
             continue
         stays = []
         for i, (kind, ts, _, _) in enumerate(events):
@@ -453,6 +510,9 @@ def reference(case: dict[str, Any]) -> list[AttendanceRecord]:
                 int(union.total_seconds()) // 60,
                 tuple(flags),
                 excuse,
+                bool(ev and ev.reflection),
+                ev.quiz_score if ev else None,
+                complete(requires, ev),
             )
         )
     return out

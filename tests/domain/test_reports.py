@@ -11,10 +11,20 @@ from streamsvc.domain.reports import AbsenceTally, parse_range
 from streamsvc.errors import InvalidInput
 
 
-def record(member: str, status: Status, full_name: str = "Nguyễn Văn A", unit: str = "C1"):
+def record(
+    member: str,
+    status: Status,
+    full_name: str = "Nguyễn Văn A",
+    unit: str = "C1",
+    completed: bool | None = None,
+):
+    """A record; one who attended completed it unless told otherwise."""
+    if completed is None:
+        completed = status in ("present", "late", "made_up")
     return AttendanceRecord(
-        member, full_name, unit, status, None, None, None, None, None, 0, (), None
-    )
+        member, full_name, unit, status, None, None, None, None, None, 0, (), None,
+        completed=completed,
+    )  # fmt: skip
 
 
 def test_only_an_unexcused_absence_not_made_up_counts():
@@ -33,6 +43,8 @@ def test_only_an_unexcused_absence_not_made_up_counts():
                 "unit": "C1",
                 "absent": 1,
                 "sessions": [7],
+                "incomplete": 0,
+                "incomplete_sessions": [],
             }
         ],
     }
