@@ -34,6 +34,7 @@ from streamsvc.web.metrics import setup as setup_metrics
 from streamsvc.web.openapi import routes as openapi_routes
 from streamsvc.web.pages import STATIC
 from streamsvc.web.pages import routes as page_routes
+from streamsvc.web.plans_api import setup as setup_plans
 from streamsvc.web.security import setup as setup_security
 from streamsvc.web.site_api import setup as setup_site_api
 from streamsvc.web.ws_checkin import checkin_ws
@@ -102,6 +103,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_attendance(app)
     setup_evidence(app)
     setup_site_api(app)
+    setup_plans(app)
     app.router.add_routes(page_routes)
     app.router.add_routes(openapi_routes)
     app.router.add_static("/static/", STATIC, append_version=True)
