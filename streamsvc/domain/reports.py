@@ -81,7 +81,8 @@ class AbsenceTally:
     records stream past.
 
     Only `absent` counts as an absence: an excused or made-up absence does not. A member who
-    attended (`present`, `late`, `made_up`) and did not complete is incomplete. Sessions are
+    attended (`present`, `late`, `made_up`) and did not complete is incomplete, unless they
+    were not expected there (`not_in_audience`): nothing was asked of them. Sessions are
     added oldest first, so a member's name and unit are those of the latest session's roster.
     """
 
@@ -96,8 +97,12 @@ class AbsenceTally:
         for record in records:
             if record.status == "absent":
                 missed = True
-            elif not record.completed and record.status in ATTENDED:
-                missed = False
+            elif (
+                not record.completed
+                and record.status in ATTENDED
+                and not (record.flags and "not_in_audience" in record.flags)
+            ):
+                missed = False  # attended without completing; unless nobody expected them
             else:
                 continue
             held = absent.get(record.member)

@@ -277,6 +277,7 @@ def test_absences_report_lists_absent_or_incomplete_members():
             rec("C", "C1", "present", True),
             rec("D", "C1", "excused", False),  # excused: neither absent nor incomplete
             rec("E", "C1", "made_up", False),
+            replace(rec("F", "C3", "present", False), flags=("not_in_audience",)),
         ],
     )
     tally.add_session(5, [rec("A", "C1", "absent", False), rec("B", "C1", "late", False)])
