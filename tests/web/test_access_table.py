@@ -232,8 +232,10 @@ class World:
         body = {"member": member, "reason": "Đi công tác"}
         await self.admin("POST", f"/api/v1/sessions/{sid}/excuses", body)
 
-    async def fingerprint(self) -> dict[str, Any]:
-        """What a refused change must leave as it was (read at once: it is read twice a case)."""
+    async def fingerprint(self, sites: list[int] | None = None) -> dict[str, Any]:
+        """What a refused change must leave as it was: sessions, users, units, members, the
+        audit log's newest entry (every change writes one) and the sites of the sessions
+        given (by default every fixed session's). Read at once: it is read twice a case."""
         reads = {
             "sessions": ("/api/v1/sessions", {}),
             "users": ("/api/v1/users", {}),
@@ -241,9 +243,8 @@ class World:
             "members": ("/api/v1/members", {"limit": "1000"}),
             "audit": ("/api/v1/audit", {"limit": "1"}),
         }
-        reads |= {
-            f"sites {sid}": (f"/api/v1/sessions/{sid}/sites", {}) for sid in self._sessions.values()
-        }
+        for sid in self._sessions.values() if sites is None else sites:
+            reads[f"sites {sid}"] = (f"/api/v1/sessions/{sid}/sites", {})
         answers = await asyncio.gather(
             *(self.admin("GET", path, **q) for path, q in reads.values())
         )
@@ -884,18 +885,31 @@ async def test_the_table_has_a_row_for_every_route():
     assert {(row.method, row.path) for row in TABLE} == routes
 
 
+async def test_the_fingerprint_sees_a_change(world: World):
+    """The "nothing changed" check is worth something: a site or a renamed user shows."""
+    sid = await world.fresh_session(("D1",))
+    before = await world.fingerprint([sid])
+    await world.site(sid, "C1b")
+    after = await world.fingerprint([sid])
+    assert {k for k in before if before[k] != after[k]} == {f"sites {sid}", "audit"}
+    await world.admin("PATCH", "/api/v1/users/target-c1a", {"full_name": "Tên khác"})
+    final = await world.fingerprint([sid])
+    assert {k for k in after if after[k] != final[k]} == {"users", "audit"}
+
+
 @pytest.mark.parametrize(("row", "who", "where", "status"), _cases())
 async def test_access(world: World, row: Row, who: Who, where: str, status: int):
     call = await row.build(world, who, where)
     token = None if row.public else (call.token or world.tokens[who.name])
     path = row.path.format(**call.params)
-    before = await world.fingerprint() if row.changes and status >= 400 else None
+    sites = [call.params["sid"]] if "sid" in call.params else []
+    before = await world.fingerprint(sites) if row.changes and status >= 400 else None
     answer = await world.call(row.method, path, token, call.body, call.query)
     assert answer.status == status, answer.text
     if status >= 400:
         assert answer.body["error"]["code"] == row.code(status), answer.body
     if before is not None:
-        assert await world.fingerprint() == before, "a refused request changed something"
+        assert await world.fingerprint(sites) == before, "a refused request changed something"
     if status == 404 and "sid" in call.params:
         unknown = row.path.format(**{**call.params, "sid": UNKNOWN_SID})
         other = await world.call(row.method, unknown, token, call.body, call.query)
