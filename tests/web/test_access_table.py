@@ -6,8 +6,14 @@ sign-in): province P with districts D1 (cells C1a, C1b) and D2 (cell C2a), and a
 province Q so that the province's admin has an outside too. Each principal asks about a
 session inside its scope ("in"), one that concerns its scope but reaches past it ("above":
 visible, and what is asked of it lies outside), and one out of sight ("out": 404 exactly as an
-unknown session). A refused change must change nothing: sessions, users, units, members and
-the audit log read the same before and after.
+unknown session). The v1 admin token (the whole tree, so "in" only) and a site's coordinator
+token (nothing here but its own session's check-ins) ask too. A refused change must change
+nothing: sessions, users, units, members, sites and the audit log read the same before and
+after. A route of /api/v1 without a row fails `test_the_table_has_a_row_for_every_route`.
+
+Then /ws/monitor (the same scopes over the socket) and the bad-input list of the issue, each a
+row: credentials, expired, revoked and deactivated sign-ins, tokens of the wrong kind,
+escalations, and imports with one row outside the scope.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ class Who:
     and the audiences of a session that reaches past the scope and of one out of sight."""
 
     name: str
-    login: str | None  # None: the v1 admin token
+    login: str | None  # None: the v1 admin token, or a site's coordinator token
     role: str
     root: str | None
     inside: str
