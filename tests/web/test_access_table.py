@@ -529,6 +529,13 @@ async def sees_its_units(w: World, who: Who, where: str, call: Call, answer: Ans
     assert not codes & (who.outside_codes() - above)
 
 
+async def sees_its_members(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    found = {m["code"]: m["unit"] for m in answer.body["members"]}
+    assert who.member_in in found and not set(found.values()) & who.outside_codes()
+    everyone = await w.call("GET", "/api/v1/members", w.tokens[who.name])
+    assert not {m["unit"] for m in everyone.body["members"]} & who.outside_codes()
+
+
 async def _site_units(w: World, sid: int) -> dict[int, str | None]:
     """Each site of the session and its unit, as the admin token sees them."""
     sites = (await w.admin("GET", f"/api/v1/sessions/{sid}/sites"))["sites"]
@@ -664,7 +671,15 @@ TABLE = [
         "403 403 -",
         changes=True,
     ),
-    Row("GET", "/api/v1/members", members_of, "200 403 -", "200 403 -", "200 403 -"),
+    Row(
+        "GET",
+        "/api/v1/members",
+        members_of,
+        "200 403 -",
+        "200 403 -",
+        "200 403 -",
+        check=sees_its_members,
+    ),
     Row(
         "POST",
         "/api/v1/sessions",
