@@ -1111,6 +1111,10 @@ async def organizer_makes_an_admin(w: World) -> Answer:
     return await w.call("POST", "/api/v1/users", w.tokens["org-d1"], body)
 
 
+async def organizer_promotes_a_viewer(w: World) -> Answer:
+    return await w.call("PATCH", "/api/v1/users/viewer-d1", w.tokens["org-d1"], {"role": "admin"})
+
+
 async def district_admin_makes_a_province_user(w: World) -> Answer:
     body = {"login": "esc-p", "full_name": "X", "unit": "P", "role": "viewer", "password": PASSWORD}
     return await w.call("POST", "/api/v1/users", w.tokens["admin-d1"], body)
@@ -1235,6 +1239,7 @@ BAD = [
     pytest.param(deactivated_user, 401, "bad_credentials", None, id="deactivated-user"),
     pytest.param(site_token_on_user_endpoint, 403, "forbidden", None, id="site-token-on-sessions"),
     pytest.param(organizer_makes_an_admin, 403, "forbidden", None, id="organizer-makes-admin"),
+    pytest.param(organizer_promotes_a_viewer, 403, "forbidden", None, id="organizer-promotes"),
     pytest.param(district_admin_makes_a_province_user, 403, "forbidden", None, id="admin-d1-at-p"),
     pytest.param(district_admin_promotes_above, 403, "forbidden", None, id="admin-d1-moves-up"),
     pytest.param(cell_organizer_moves_up, 403, "forbidden", None, id="self-up-the-tree"),
