@@ -458,3 +458,11 @@ def test_a_deep_chain_of_new_units_is_walked_not_recursed():
     assert units_outside(scope("D1"), chain, EXISTING) == []
     hanging = [Unit(u.code, u.name, "D2" if u.parent == "C1a" else u.parent) for u in chain]
     assert len(units_outside(scope("D1"), hanging, EXISTING)) == 5000
+
+
+def test_only_the_one_root_of_a_tree_is_the_whole_tree():
+    """A user at the province of a one-province roster answers for everything (sites with no
+    unit too); with a second root beside it, the province is a subtree like any other."""
+    one = UnitTree(u for u in UNITS if u.code != "X")
+    assert one.is_whole("P") and not one.is_whole("D1") and not one.is_whole("nowhere")
+    assert not TREE.is_whole("P") and not TREE.is_whole("X")
