@@ -21,7 +21,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from streamsvc.domain.models import ROLES, AuditEntry, Site, User
 from streamsvc.domain.policy import Caller, Principal, can_manage_user
-from streamsvc.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from streamsvc.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+)
 from streamsvc.ports import Store
 from streamsvc.services.tokens import hash_token, new_token, token_matches
 
@@ -41,6 +48,8 @@ MAX_FAILURES_PER_ADDRESS = 20
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 LOGIN_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+#: Actors the audit log names that are not users: a user called so would read as them.
+RESERVED_LOGINS = frozenset({"admin-token", "cli", "demo"})
 USER_FIELDS = ("full_name", "unit", "role", "active", "password")
 
 
@@ -221,6 +230,12 @@ class AccountService:
         if not isinstance(body, dict):
             raise InvalidInput("the body must be a JSON object")
         login = body.get("login")
+        if isinstance(login, str) and login.lower() in RESERVED_LOGINS:
+            raise InvalidInput(
+                f"login {login} is reserved: the audit log names the admin token and the "
+                "command line so",
+                {"field": "login"},
+            )
         if not isinstance(login, str) or not LOGIN_PATTERN.fullmatch(login):
             raise InvalidInput(
                 "login must be 1-64 letters, digits or . _ @ - (starting with a letter or digit)",
@@ -256,8 +271,10 @@ class AccountService:
         if unknown:
             raise InvalidInput(f"cannot change {', '.join(unknown)}", {"fields": unknown})
         user = await self.store.get_user(login)
-        if user is None or not (caller.scope.covers(user.unit) or caller.who.actor == login):
+        if user is None:
             raise NotFound(f"no user {login}", code="unknown_user")
+        if not (caller.scope.covers(user.unit) or caller.who.actor == login):
+            raise Forbidden(f"user {login} is outside your scope")
         changes = self._fields(body, units, required=False)
         can_manage_user(caller.who, caller.scope, user, changes)
         new = replace(

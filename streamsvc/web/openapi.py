@@ -1257,7 +1257,8 @@ def _paths() -> dict[str, Schema]:
                 body=_ref("UserChange"),
                 description=(
                     "Deactivating a user or changing their password revokes their tokens at "
-                    "once. `404 unknown_user` for a user outside the caller's scope. Any "
+                    "once. `404 unknown_user` for an unknown login, `403 forbidden` for a user "
+                    "outside the caller's scope. Any "
                     "signed-in user may change their own `full_name` and `password` (and "
                     "nothing else of their own)."
                 ),

@@ -264,11 +264,11 @@ async def test_users_are_managed_inside_the_scope(api):
     assert {u["login"] for u in listed["users"]} == {"db1.admin", "db1.org", "cb1.viewer"}
     everyone = await api.ok("GET", "/api/v1/users")
     assert {u["login"] for u in everyone["users"]} == {u["login"] for u in USERS}
-    # a user in DB2 is not found for DB1's admin; a new one there is forbidden
+    # a user in DB2 is outside DB1's admin's scope: forbidden, as a new one there is
     status, body, _ = await api.call(
         "PATCH", "/api/v1/users/db2.admin", district, {"role": "viewer"}
     )
-    assert (status, body["error"]["code"]) == (404, "unknown_user")
+    assert (status, body["error"]["code"]) == (403, "forbidden")
     new = {
         "login": "cb3.x",
         "full_name": "X",
