@@ -786,7 +786,7 @@ class PostgresStore:
         if members is None:
             rows = await self._fetch(_LIST_EVIDENCE, session_id)
         else:
-            rows = await self._fetch(_LIST_EVIDENCE_OF, session_id, _json_list(members))
+            rows = await self._fetch(_LIST_EVIDENCE_OF, _json_list(members), session_id)
         return {r[1]: evidence_from_row(r, as_is) for r in rows}
 
     async def list_makeup_evidence(self, session_id: int) -> dict[str, Evidence]:

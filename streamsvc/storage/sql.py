@@ -326,7 +326,15 @@ EXPECTED_AMONG = f"SELECT c.value FROM {{codes}} WHERE c.value IN ({EXPECTED})"
 
 EVIDENCE_COLS = "session_id, member, reflection, quiz_score, self_study, updated_at"
 LIST_EVIDENCE = f"SELECT {EVIDENCE_COLS} FROM evidence WHERE session_id = ?"
-LIST_EVIDENCE_OF = f"{LIST_EVIDENCE} AND member IN (SELECT c.value FROM {{codes}})"
+#: The evidence of some members (`{codes}` first, then the session id): each code looked up
+#: on the primary key. `member IN (…)` made PostgreSQL hash the whole list first (0.55-1.1 s
+#: -> 0.25 s for 100,000 members); CROSS JOIN keeps the codes the outer loop in SQLite, which
+#: otherwise scanned the whole list once per row of the session (a plain JOIN: 510 s).
+LIST_EVIDENCE_OF = (
+    "SELECT "
+    + ", ".join(f"e.{c}" for c in EVIDENCE_COLS.split(", "))
+    + " FROM {codes} CROSS JOIN evidence e WHERE e.session_id = ? AND e.member = c.value"
+)
 EVIDENCE_EXISTING = (
     "SELECT member FROM evidence WHERE session_id = ? AND member IN (SELECT c.value FROM {codes})"
 )

@@ -803,7 +803,7 @@ class SqliteStore:
         if members is None:
             rows = await self._fetchall(sql.LIST_EVIDENCE, (session_id,))
         else:
-            rows = await self._fetchall(_LIST_EVIDENCE_OF, (session_id, _json_codes(members)))
+            rows = await self._fetchall(_LIST_EVIDENCE_OF, (_json_codes(members), session_id))
         return {r[1]: evidence_from_row(r, from_us) for r in rows}
 
     async def list_makeup_evidence(self, session_id: int) -> dict[str, Evidence]:

@@ -10,12 +10,14 @@ required, no plans".
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
+from conftest import create_pg_database, drop_pg_database, require_postgres
 
 import streamsvc.storage.postgres as postgres_store
 import streamsvc.storage.sqlite as sqlite_store
@@ -29,6 +31,7 @@ from streamsvc.domain.models import (
     Session,
     Unit,
 )
+from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import Store
 from streamsvc.services.sessions import NewSessionData
 from streamsvc.storage import migration_scripts, open_store
@@ -301,3 +304,36 @@ async def test_plans_are_saved_replaced_listed_and_deleted_with_their_entries(st
         "plan_recorded",
         "plan_withdrawn",
     ]
+
+
+# -- PostgreSQL lost ------------------------------------------------------------------------
+
+#: The methods new with study evidence (test_store_unavailable.py holds the older ones).
+LOST: dict[str, Callable[[Store, int], Awaitable[Any]]] = {
+    "update_session_rules": lambda store, sid: store.update_session_rules(sid, RULES, PLANS),
+    "upsert_evidence": lambda store, sid: store.upsert_evidence([Evidence(sid, "a-01")]),
+    "list_evidence": lambda store, sid: store.list_evidence(sid, ["a-01"]),
+    "list_makeup_evidence": lambda store, sid: store.list_makeup_evidence(sid),
+    "expected_among": lambda store, sid: store.expected_among(sid, ["a-01"]),
+    "save_plan": lambda store, sid: store.save_plan(ActionPlan(sid, "A", "head", NOW, "ha")),
+    "delete_plan": lambda store, sid: store.delete_plan(sid, "A", "head"),
+    "list_plans": lambda store, sid: store.list_plans(sid),
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("method", list(LOST))
+async def test_a_lost_database_is_store_unavailable_from_every_evidence_method(method: str) -> None:
+    require_postgres()
+    url = await create_pg_database()
+    store = open_store(url)
+    try:
+        await store.open()
+        await store.migrate()
+        session = await session_of(store)
+        await drop_pg_database(url)  # WITH (FORCE): the pool's connections are cut too
+        with pytest.raises(StoreUnavailable):
+            await LOST[method](store, session.id)
+    finally:
+        await store.close()
+        await drop_pg_database(url)
