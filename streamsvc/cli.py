@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--database", help=helps["database"])
     serve.add_argument("--redis", help=helps["redis"])
     serve.add_argument("--admin-token", help=helps["admin_token"])
+    serve.add_argument("--trusted-proxies", metavar="ADDRS", help=helps["trusted_proxies"])
     serve.add_argument("--demo", action="store_true", default=None, help=helps["demo"])
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     serve.add_argument("--log-format", choices=logs.FORMATS, help=helps["log_format"])
@@ -104,6 +105,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database=getattr(args, "database", None),
         redis=getattr(args, "redis", None),
         admin_token=getattr(args, "admin_token", None),
+        trusted_proxies=getattr(args, "trusted_proxies", None),
         demo=getattr(args, "demo", None),
         log_format=getattr(args, "log_format", None),
     )
