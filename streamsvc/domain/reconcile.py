@@ -280,7 +280,6 @@ def reconcile(
         code = member.code
         excuse = excuses.get(code)
         found = None if no_evidence else find_evidence(code)
-        status: Status
         if found is not None and found.self_study:
             return AttendanceRecord(
                 code,
@@ -318,7 +317,7 @@ def reconcile(
                 None if later is None else later.quiz_score,
                 nothing_required or meets(requires, later),
             )
-        status = "excused" if excuse is not None else "absent"
+        status: Status = "excused" if excuse is not None else "absent"
         return AttendanceRecord(
             code,
             member.full_name,
