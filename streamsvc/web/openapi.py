@@ -68,6 +68,7 @@ AUDIT_ACTIONS = [
     "site_token_reset",
     "excuse_recorded",
     "excuse_withdrawn",
+    "evidence_recorded",
     "plan_recorded",
     "plan_withdrawn",
     "checkin_voided",
