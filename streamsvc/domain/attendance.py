@@ -6,13 +6,17 @@ session is still a 404), then streams the expected members and the events throug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from streamsvc.domain.models import Evidence, Member, Session, Site, Unit
 from streamsvc.domain.reconcile import Summary, SummaryTally
 
-__all__ = ["Reconciliation", "UnexpectedMembers"]
+__all__ = ["EVIDENCE_CHUNK", "EvidenceWindow", "Reconciliation", "UnexpectedMembers"]
+
+#: Expected members whose evidence is read at once while the pass goes.
+EVIDENCE_CHUNK = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +26,9 @@ class Reconciliation:
     The excuses, the made-up members and the unexpected members are held in memory: they
     are a small part of a session (people with a reason, people at a make-up session,
     people who came without being expected), unlike the expected members and the events.
-    The evidence (this session's, and that handed in at its make-up sessions) is held the
-    same way: a small row per member who handed something in, looked up as each record
-    passes, so the pass itself still holds one record at a time.
+    So is the evidence handed in at the make-up sessions (by the few who attended one) and
+    `evidence`, that of the unexpected members; the expected members' evidence, a row for
+    nearly every member, is read a chunk at a time as the pass goes (`EvidenceWindow`).
     """
 
     session: Session
@@ -89,3 +93,42 @@ class UnexpectedMembers(Mapping[str, Member]):
 
     def __len__(self) -> int:
         return len(self._known)
+
+
+class EvidenceWindow(dict[str, Evidence]):
+    """The evidence `reconcile` looks members up in, holding only the current chunk of the
+    expected members' (and the unexpected members', kept throughout).
+
+    Nearly every member hands something in, so a whole session's evidence would make a
+    national pass hold a row per member (400 MB at 1,000,000). `follow` passes the expected
+    members through and, before each chunk of them, replaces the window's rows with theirs
+    (`fetch`, I/O left to the caller). The merge asks for a member's evidence before it
+    takes the next member, so a chunk's rows are never needed once the next chunk is read.
+    A dict itself, so that each lookup stays a plain `dict.get`.
+    """
+
+    def __init__(
+        self,
+        kept: Mapping[str, Evidence],
+        fetch: Callable[[Sequence[str]], Mapping[str, Evidence]],
+        chunk: int = EVIDENCE_CHUNK,
+    ) -> None:
+        super().__init__(kept)
+        self._kept = dict(kept)
+        self._fetch = fetch
+        self._chunk = chunk
+
+    def keep(self, evidence: Mapping[str, Evidence]) -> None:
+        """Hold these rows for the rest of the pass (an unexpected member found during it)."""
+        self._kept.update(evidence)
+        self.update(evidence)
+
+    def follow(self, members: Iterable[Member]) -> Iterator[Member]:
+        """The members, unchanged, with the window moved to each chunk before it passes."""
+        source = iter(members)
+        while chunk := list(islice(source, self._chunk)):
+            fetched = self._fetch([member.code for member in chunk])
+            self.clear()
+            self.update(self._kept)
+            self.update(fetched)
+            yield from chunk

@@ -240,9 +240,11 @@ def reconcile(
     `made_up` holds the members present at any make-up session of this one;
     `unexpected_members` names the members who checked in without being expected.
     `evidence` is what members handed in for this session and `makeup_evidence` what they
-    handed in at its make-up sessions; like the excuses they are a dict per session, so the
-    pass stays one record at a time. A member confirmed as `self_study` with no check-in is
-    `present` (form self_study, no site); one so confirmed at a make-up session is `made_up`.
+    handed in at its make-up sessions; a member's evidence is looked up when their record is
+    made, before the next expected member is taken, so `evidence` may hold only the members
+    around the merge's position (`domain.attendance.EvidenceWindow`). A member confirmed as
+    `self_study` with no check-in is `present` (form self_study, no site); one so confirmed
+    at a make-up session is `made_up`.
     Every attending member (`present`, `late`, `made_up`) is `completed` once the evidence
     `meets` the session's requirements.
     """
@@ -251,13 +253,14 @@ def reconcile(
     self_study = frozenset(site_id for site_id, site in sites.items() if site.kind == "self_study")
     requires = session.requires
     nothing_required = requires == Requirements()
-    no_evidence = not evidence
+    # Looked up again for every member: the caller may move the evidence along with the
+    # expected members (EvidenceWindow), so an empty mapping now may not be empty later.
     find_evidence = evidence.get
 
     def checked_in(member: Member, folded: _Folded, bits: int) -> AttendanceRecord:
         _code, first_in, site_id, last_out, minutes, folded_bits = folded
         site = sites[site_id]
-        found = None if no_evidence else find_evidence(member.code)
+        found = find_evidence(member.code)
         return AttendanceRecord(
             member.code,
             member.full_name,
@@ -279,7 +282,7 @@ def reconcile(
     def not_checked_in(member: Member) -> AttendanceRecord:
         code = member.code
         excuse = excuses.get(code)
-        found = None if no_evidence else find_evidence(code)
+        found = find_evidence(code)
         if found is not None and found.self_study:
             return AttendanceRecord(
                 code,

@@ -9,12 +9,19 @@ session is exported in constant memory. The pass is CPU work, so it runs in a wo
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from datetime import datetime
 from typing import Any, Literal
 
-from streamsvc.domain.attendance import Reconciliation, UnexpectedMembers
-from streamsvc.domain.models import ActionPlan, Member, PlanRule, Session, Unit
+from streamsvc.domain.attendance import EvidenceWindow, Reconciliation, UnexpectedMembers
+from streamsvc.domain.models import ActionPlan, Evidence, Member, PlanRule, Session, Unit
 from streamsvc.domain.plans import owing_units, unit_plans
 from streamsvc.domain.policy import UnitTree
 from streamsvc.domain.reconcile import (
@@ -70,14 +77,15 @@ class AttendanceService:
             raise NotFound(f"session {session_id} does not exist", code="unknown_session")
         sites = {site.id: site for site in await self.store.list_sites(session_id)}
         units = {unit.code: unit for unit in await self.store.list_units()}
+        unexpected = await self.store.list_unexpected_members(session_id)
         return Reconciliation(
             session,
             sites,
             units,
             await self.store.list_excuses(session_id),
             frozenset(await self.store.list_made_up(session_id)),
-            await self.store.list_unexpected_members(session_id),
-            await self.store.list_evidence(session_id),
+            unexpected,
+            await self.store.list_evidence(session_id, sorted(unexpected)) if unexpected else {},
             await self.store.list_makeup_evidence(session_id),
         )
 
@@ -246,15 +254,27 @@ class AttendanceService:
             tally = rec.tally(scope)
 
         def run(bridge: LoopBridge) -> None:
+            def fetch(codes: Sequence[str]) -> dict[str, Evidence]:
+                return bridge.call(self.store.list_evidence(session_id, codes))
+
+            evidence = EvidenceWindow(rec.evidence, fetch)
+
+            def newcomer(code: str) -> Member | None:
+                # checked in unexpectedly while the pass ran: their evidence is kept too
+                member = bridge.call(self._member(code))
+                if member is not None:
+                    evidence.keep(fetch([code]))
+                return member
+
             records = reconcile(
                 rec.session,
                 rec.sites,
-                bridge.pull(members),
+                evidence.follow(bridge.pull(members)),
                 bridge.pull(events),
                 rec.excuses,
                 rec.made_up,
-                UnexpectedMembers(rec.unexpected, lambda code: bridge.call(self._member(code))),
-                rec.evidence,
+                UnexpectedMembers(rec.unexpected, newcomer),
+                evidence,
                 rec.makeup_evidence,
             )
             if scope is not None:

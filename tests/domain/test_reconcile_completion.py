@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from streamsvc.domain.attendance import EvidenceWindow
 from streamsvc.domain.models import Event, Evidence, Member, Requirements, Session, Site, Unit
 from streamsvc.domain.reconcile import (
     AttendanceRecord,
@@ -338,3 +339,59 @@ def test_yearly_plans_count_only_inside_the_scope():
         ("D1", 1, 1),
         ("C1", 1, 1),
     ]
+
+
+def test_evidence_read_a_chunk_at_a_time_gives_the_same_records():
+    """The pass reads the expected members' evidence a chunk at a time (EvidenceWindow): the
+    records are those of the whole session's evidence at once, and the window never holds
+    more than one chunk and the unexpected members' rows."""
+    members = [Member(f"M{i}", f"Đảng viên {i}", "C1") for i in range(7)]
+    m9 = Member("M9", "Đồng Văn Chín", "C3")
+    events = [checkin(0, member="M1"), checkin(40, member="M4"), checkin(5, member="M9")]
+    events.sort(key=lambda e: (e.member, e.ts))
+    whole = {
+        f"M{i}": ev(reflection=i % 2 == 0, score=float(i), self_study=i == 6, member=f"M{i}")
+        for i in (0, 1, 2, 4, 5, 6, 9)
+    }
+    kept = {"M9": whole["M9"]}
+    asked: list[list[str]] = []
+    sizes: list[int] = []
+
+    def fetch(codes):
+        asked.append(list(codes))
+        return {code: whole[code] for code in codes if code in whole}
+
+    window = EvidenceWindow(kept, fetch, chunk=2)
+
+    def watched(found):
+        for member in found:
+            sizes.append(len(window))
+            yield member
+
+    session = replace(SESSION, requires=Requirements(quiz_pass=2.0))
+    chunked = list(
+        reconcile(
+            session, SITES, watched(window.follow(members)), events, {}, (), {"M9": m9}, window
+        )
+    )
+    at_once = list(reconcile(session, SITES, members, events, {}, (), {"M9": m9}, whole))
+    assert chunked == at_once
+    assert asked == [["M0", "M1"], ["M2", "M3"], ["M4", "M5"], ["M6"]]
+    assert max(sizes) <= 2 + len(kept)
+    assert [(r.member, r.status, r.completed) for r in chunked] == [
+        ("M0", "absent", False),
+        ("M1", "present", False),  # a score of 1 is below the pass mark
+        ("M2", "absent", False),
+        ("M3", "absent", False),
+        ("M4", "late", True),
+        ("M5", "absent", False),
+        ("M6", "present", True),  # confirmed self-study
+        ("M9", "present", True),  # unexpected, its evidence kept throughout
+    ]
+
+
+def test_evidence_window_keeps_a_newcomers_rows():
+    window = EvidenceWindow({}, lambda codes: {}, chunk=1)
+    window.keep({"M9": ev(member="M9")})
+    assert list(window.follow([M1])) == [M1]
+    assert set(window) == {"M9"}
