@@ -15,7 +15,12 @@ __all__ = ["hash_token", "new_token", "token_matches"]
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(24)
+    """192 random bits, URL-safe; never starting with `-`, which a command line (`--token -x…`)
+    would read as an option."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
 
 
 def hash_token(token: str) -> str:
