@@ -143,6 +143,15 @@ class AccountService:
             raise Unauthorized("unknown or expired token") from None
         return Principal.of_site(site.id)
 
+    async def token_holds(self, token: str) -> bool:
+        """Whether a sign-in token still holds, read from the store: a revocation may have
+        been missed while the control bus was away (`Revocations.recheck`)."""
+        try:
+            await self.principal(token)
+        except Unauthorized:
+            return False
+        return True
+
     # -- signing in and out ---------------------------------------------------------------
 
     async def login(self, body: Any, address: str | None) -> tuple[str, datetime, User]:

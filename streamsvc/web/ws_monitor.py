@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from functools import partial
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -110,7 +111,7 @@ async def _hello(
                 continue
             if who.token_hash is not None:
                 tracked = token_key(who.token_hash)
-                revocations.track(tracked, ws)
+                revocations.track(tracked, ws, partial(app[keys.accounts_key].token_holds, token))
             caller = await app[keys.access_key].caller(who, client_address(request), unit=unit)
             caller.allow("viewer")
             await app[keys.access_key].session(caller, session_id)

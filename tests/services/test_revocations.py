@@ -394,6 +394,45 @@ async def test_a_coordinator_socket_is_rechecked_against_the_store(
     assert device.close_code == CLOSE_UNAUTHORIZED
 
 
+async def test_a_monitor_socket_is_rechecked_against_the_store(
+    aiohttp_client, settings, admin_headers
+):
+    """A sign-out missed while the control bus was away still closes the monitor it opened."""
+    client = await aiohttp_client(create_app(settings))
+    await seed_roster(client, admin_headers)
+    session = await open_session(client, admin_headers)
+    user = {
+        "login": "watcher",
+        "full_name": "Người xem",
+        "unit": "TU",
+        "role": "viewer",
+        "password": "a-long-password",
+    }
+    r = await client.post("/api/v1/users", json=user, headers=admin_headers)
+    assert r.status == 201, await r.text()
+    r = await client.post(
+        "/api/v1/auth/login", json={"login": "watcher", "password": "a-long-password"}
+    )
+    token = (await r.json())["token"]
+    monitor = await client.ws_connect("/ws/monitor")
+    await monitor.send_json({"type": "hello", "token": token, "session": session["id"]})
+    assert (await asyncio.wait_for(monitor.receive_json(), 5))["type"] == "snapshot"
+    revocations = client.app[keys.revocations_key]
+    await revocations.recheck()
+    assert not monitor.closed  # the sign-in holds: left open
+    store = client.app[keys.store_key]
+    await store.revoke_auth_token(hash_token(token), datetime.now(UTC))  # no message sent
+    await revocations.recheck()
+    while True:
+        message = await asyncio.wait_for(monitor.receive(), 2)
+        if message.type != WSMsgType.TEXT or json.loads(message.data)["type"] == "error":
+            break
+    if message.type == WSMsgType.TEXT:
+        assert json.loads(message.data)["code"] == "unauthorized"
+        await asyncio.wait_for(monitor.receive(), 2)
+    assert monitor.close_code == CLOSE_UNAUTHORIZED
+
+
 @pytest.mark.redis
 @pytest.mark.postgres
 async def test_a_reset_missed_while_redis_was_away_closes_the_socket_once_it_is_back(
