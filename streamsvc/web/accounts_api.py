@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TypedDict
+
 from aiohttp import web
 
 from streamsvc.domain.timefmt import format_ts
@@ -85,19 +88,29 @@ async def change_user(request: web.Request) -> web.Response:
     return json_response(user_json(user))
 
 
-def _audit_query(request: web.Request) -> dict[str, object]:
+class AuditQuery(TypedDict):
+    """The audit log's filters, as `AuditService.entries` takes them."""
+
+    start: datetime | None
+    end: datetime | None
+    session_id: int | None
+    actor: str | None
+    action: str | None
+
+
+def _audit_query(request: web.Request) -> AuditQuery:
     q = request.query
     start, end = audit_range(reject_nul(q.get("from"), "from"), reject_nul(q.get("to"), "to"))
     session = q.get("session") or None
     if session is not None and not (session.isdigit() and len(session) <= 18):
         raise InvalidInput("session must be a session id", {"field": "session"})
-    return {
-        "start": start,
-        "end": end,
-        "session_id": int(session) if session else None,
-        "actor": reject_nul(q.get("user"), "user") or None,
-        "action": reject_nul(q.get("action"), "action") or None,
-    }
+    return AuditQuery(
+        start=start,
+        end=end,
+        session_id=int(session) if session else None,
+        actor=reject_nul(q.get("user"), "user") or None,
+        action=reject_nul(q.get("action"), "action") or None,
+    )
 
 
 @routes.get("/api/v1/audit")
@@ -109,7 +122,7 @@ async def audit(request: web.Request) -> web.Response:
         raise InvalidInput(f"limit must be from 1 to {MAX_AUDIT_PAGE}", {"field": "limit"})
     limit = int(raw_limit)
     entries = []
-    async for entry in AuditService(request.app[keys.store_key]).entries(who, **query):  # type: ignore[arg-type]
+    async for entry in AuditService(request.app[keys.store_key]).entries(who, **query):
         entries.append(audit_json(entry))
         if len(entries) >= limit:
             break
@@ -129,7 +142,7 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
     )
     response.enable_chunked_encoding()
     await response.prepare(request)
-    entries = AuditService(request.app[keys.store_key]).entries(who, **query)  # type: ignore[arg-type]
+    entries = AuditService(request.app[keys.store_key]).entries(who, **query)
     await write_audit_csv(entries, response.write)
     await response.write_eof()
     return response
