@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from streamsvc.cli_export import _replacing
+from streamsvc.cli_export import replacing
 from streamsvc.cli_users import open_migrated_store
 from streamsvc.domain.reports import parse_range
 from streamsvc.errors import BadRequest
@@ -79,7 +79,7 @@ async def _audit(args: argparse.Namespace, start: datetime, end: datetime) -> in
             out.flush()
             return 0
         progress = Progress(f"audit {args.start}..{args.end}")
-        with _replacing(args.output) as file:
+        with replacing(args.output) as file:
 
             async def to_file(chunk: bytes) -> None:
                 file.write(chunk)

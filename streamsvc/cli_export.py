@@ -25,7 +25,7 @@ from streamsvc.domain.reports import parse_range
 from streamsvc.errors import BadRequest, NotFound
 from streamsvc.progress import Progress
 
-__all__ = ["COMMANDS", "add_parsers", "run"]
+__all__ = ["COMMANDS", "add_parsers", "replacing", "run"]
 
 COMMANDS = ("export", "report")
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -106,7 +106,7 @@ async def _open(args: argparse.Namespace) -> Any:
 
 
 @contextlib.contextmanager
-def _replacing(path: Path) -> Any:
+def replacing(path: Path) -> Any:
     """A binary file that becomes `path` only when the block finishes without an error."""
     partial = path.with_name(f".{path.name}.partial")
     try:
@@ -125,7 +125,7 @@ async def _export(args: argparse.Namespace, fmt: str) -> int:
     try:
         rec = await service.load(args.session)
         progress = Progress(f"session {args.session}", rec.size)
-        with _replacing(args.output) as out:
+        with replacing(args.output) as out:
             summary = await service.export(rec, fmt, out, progress=progress.advance)  # type: ignore[arg-type]
         progress.finish()
     finally:
@@ -150,7 +150,7 @@ async def _absences(args: argparse.Namespace, fmt: str, start: datetime, end: da
     finally:
         await service.close()
         await store.close()
-    with _replacing(args.output) as out:
+    with replacing(args.output) as out:
         if fmt == "json":
             out.write(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2))
         else:
