@@ -9,32 +9,15 @@ do not lock out the others.
 from __future__ import annotations
 
 import asyncio
-import importlib.machinery
-import importlib.util
-import os
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from builders import MEMBERS, UNITS
-from conftest import (
-    ADMIN,
-    REDIS_URL,
-    create_pg_database,
-    drop_pg_database,
-    require_postgres,
-    require_redis,
-)
+from conftest import ADMIN
+from instances_harness import running_instances
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-
-_path = Path(__file__).resolve().parents[2] / "deploy" / "trial"
-_loader = importlib.machinery.SourceFileLoader("deploy_trial_accounts", str(_path))
-_spec = importlib.util.spec_from_loader("deploy_trial_accounts", _loader)
-assert _spec is not None
-trial = importlib.util.module_from_spec(_spec)
-_loader.exec_module(trial)
 
 ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN}"}
 PASSWORD = "mật-khẩu-của-huyện"
@@ -50,38 +33,11 @@ GUESSER, NEIGHBOUR = "127.0.0.5", "127.0.0.6"
 @pytest.fixture
 async def cluster(tmp_path, redis_prefix, monkeypatch) -> Any:
     """Two seeded instances and nginx in front: yields {"a", "b", "proxy"} URLs."""
-    require_postgres()
-    require_redis()
-    if not trial.nginx_binary():
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail("nginx is missing; .ci/run installs it (apt-get install nginx-light)")
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    monkeypatch.setenv("STREAMSVC_REDIS_PREFIX", redis_prefix)
-    database = await create_pg_database()
-    procs = []
-    try:
-        instances = await asyncio.to_thread(
-            trial.start_instances, 2, database, REDIS_URL, ADMIN, tmp_path
-        )
-        procs += [p for _, p in instances]
-        listen = trial.free_port()
-        procs.append(
-            await asyncio.to_thread(trial.start_nginx, listen, [p for p, _ in instances], tmp_path)
-        )
-        a, b = (f"http://127.0.0.1:{port}" for port, _ in instances)
+    async with running_instances(tmp_path, redis_prefix, monkeypatch, nginx="required") as c:
+        a, b = c.urls
         async with aiohttp.ClientSession() as http:
             await seed(http, a)
-        yield {"a": a, "b": b, "proxy": f"http://127.0.0.1:{listen}"}
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except Exception:
-                proc.kill()
-        await drop_pg_database(database)
+        yield {"a": a, "b": b, "proxy": c.proxy}
 
 
 async def seed(http: aiohttp.ClientSession, base: str) -> None:

@@ -4,75 +4,26 @@ check-ins on one show on a monitor of the other; a restarted instance shows the 
 from __future__ import annotations
 
 import asyncio
-import importlib.machinery
-import importlib.util
 import json
-import os
 import signal
 import uuid
-from pathlib import Path
 
 import aiohttp
 import pytest
 from builders import MEMBERS, UNITS, checkin, iso, now
-from conftest import (
-    ADMIN,
-    REDIS_URL,
-    create_pg_database,
-    drop_pg_database,
-    require_postgres,
-    require_redis,
-)
+from conftest import ADMIN, REDIS_URL
+from instances_harness import running_instances, trial
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-
-_path = Path(__file__).resolve().parents[2] / "deploy" / "trial"
-_loader = importlib.machinery.SourceFileLoader("deploy_trial", str(_path))
-_spec = importlib.util.spec_from_loader("deploy_trial", _loader)
-assert _spec is not None
-trial = importlib.util.module_from_spec(_spec)
-_loader.exec_module(trial)
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
 
 @pytest.fixture
 async def cluster(tmp_path, redis_prefix, monkeypatch):
-    """Two instances (and nginx in front when installed): yields (urls, proxy url, db url)."""
-    require_postgres()
-    require_redis()
-    monkeypatch.setenv("STREAMSVC_REDIS_PREFIX", redis_prefix)
-    database = await create_pg_database()
-    procs = []
-    try:
-        instances = await asyncio.to_thread(
-            trial.start_instances, 2, database, REDIS_URL, ADMIN, tmp_path
-        )
-        procs += [p for _, p in instances]
-        urls = [f"http://127.0.0.1:{port}" for port, _ in instances]
-        proxy = None
-        if trial.nginx_binary():
-            listen = trial.free_port()
-            procs.append(
-                await asyncio.to_thread(
-                    trial.start_nginx, listen, [p for p, _ in instances], tmp_path
-                )
-            )
-            proxy = f"http://127.0.0.1:{listen}"
-        elif os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail("nginx is missing; .ci/run installs it (apt-get install nginx-light)")
-        yield {"urls": urls, "proxy": proxy, "database": database, "procs": instances,
-               "logs": tmp_path}  # fmt: skip
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except Exception:
-                proc.kill()
-        await drop_pg_database(database)
+    """Two instances (and nginx in front when installed)."""
+    async with running_instances(tmp_path, redis_prefix, monkeypatch, nginx="if_installed") as c:
+        yield c
 
 
 async def setup_session(http: aiohttp.ClientSession, base: str) -> tuple[int, dict]:
@@ -115,8 +66,8 @@ async def wait_for(ws: aiohttp.ClientWebSocketResponse, predicate) -> dict:
 
 
 async def test_checkins_on_one_instance_show_on_a_monitor_of_the_other(cluster):
-    a, b = cluster["urls"]
-    front = cluster["proxy"] or a
+    a, b = cluster.urls
+    front = cluster.proxy or a
     async with aiohttp.ClientSession() as http:
         sid, site = await setup_session(http, front)
         monitor = await http.ws_connect(b.replace("http", "ws") + "/ws/monitor")
@@ -148,7 +99,7 @@ async def test_checkins_on_one_instance_show_on_a_monitor_of_the_other(cluster):
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "kill-9"])
 async def test_a_restarted_instance_shows_the_same_numbers(cluster, how):
-    a, _ = cluster["urls"]
+    a, _ = cluster.urls
     async with aiohttp.ClientSession() as http:
         sid, site = await setup_session(http, a)
         items = [checkin(m["code"]) for m in MEMBERS[:4]] + [checkin("77777777")]
@@ -163,13 +114,13 @@ async def test_a_restarted_instance_shows_the_same_numbers(cluster, how):
             before = await r.json()
         assert (before["present"], before["guests"]) == (4, 9)
 
-        port, proc = cluster["procs"][0]
+        port, proc = cluster.instances[0]
         proc.send_signal(how)
         await asyncio.to_thread(proc.wait, 15)
         again = trial.start_instance(
-            port, cluster["database"], REDIS_URL, ADMIN, cluster["logs"] / "again.log"
+            port, cluster.database, REDIS_URL, ADMIN, cluster.logs / "again.log"
         )
-        cluster["procs"][0] = (port, again)
+        cluster.instances[0] = (port, again)
         try:
             await asyncio.to_thread(trial.wait_healthy, a)
             async with http.get(f"{a}/api/v1/sessions/{sid}/live", headers=AUTH) as r:

@@ -8,36 +8,20 @@ refused on B (hello and HTTP), and the new token works on both.
 from __future__ import annotations
 
 import asyncio
-import importlib.machinery
-import importlib.util
 import json
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 import websockets
 from builders import checkin
-from conftest import (
-    ADMIN,
-    REDIS_URL,
-    create_pg_database,
-    drop_pg_database,
-    require_postgres,
-    require_redis,
-)
+from conftest import ADMIN
+from instances_harness import running_instances
 from test_instances import setup_session
 from websockets.exceptions import ConnectionClosed
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-
-_path = Path(__file__).resolve().parents[2] / "deploy" / "trial"
-_loader = importlib.machinery.SourceFileLoader("deploy_trial", str(_path))
-_spec = importlib.util.spec_from_loader("deploy_trial", _loader)
-assert _spec is not None
-trial = importlib.util.module_from_spec(_spec)
-_loader.exec_module(trial)
 
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
@@ -45,27 +29,8 @@ AUTH = {"Authorization": f"Bearer {ADMIN}"}
 @pytest.fixture
 async def two(tmp_path, redis_prefix, monkeypatch) -> AsyncIterator[list[str]]:
     """Two instances on one new PostgreSQL database and one Redis: their base URLs."""
-    require_postgres()
-    require_redis()
-    monkeypatch.setenv("STREAMSVC_REDIS_PREFIX", redis_prefix)
-    database = await create_pg_database()
-    procs = []
-    try:
-        instances = await asyncio.to_thread(
-            trial.start_instances, 2, database, REDIS_URL, ADMIN, tmp_path
-        )
-        procs = [p for _, p in instances]
-        yield [f"http://127.0.0.1:{port}" for port, _ in instances]
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except Exception:
-                proc.kill()
-        await drop_pg_database(database)
+    async with running_instances(tmp_path, redis_prefix, monkeypatch) as cluster:
+        yield cluster.urls
 
 
 def ws_url(base: str) -> str:
