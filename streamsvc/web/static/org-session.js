@@ -23,9 +23,16 @@ import {
   unitTree,
 } from "./org-common.js";
 import { LiveConnection } from "./org-live.js";
+import { SitePager } from "./org-live-sites.js";
 
 const KINDS = ["hall", "bridge", "broadcast", "self_study"];
 const MINUTE = 60_000;
+// Past this many sites LIVE would be megabytes: the monitor then sends no sites and units only
+// a few levels down (`DEPTH`), the unit table drills by re-opening it on a unit, and the site
+// table is read a page at a time (org-live-sites.js).
+const MANY_SITES = 300;
+const DEPTH = 2; // the view's root, its children, and theirs (to know which children open further)
+const SITE_ORDERS = ["name", "present", "last_event_at"];
 
 const state = {
   sid: Number(location.pathname.split("/").pop()),
@@ -37,7 +44,17 @@ const state = {
   curve: new Map(), // minute (ISO) -> check-ins
   focus: null, // the unit whose children the unit table shows; null: the audience roots
   connection: null,
+  big: false, // many sites: see MANY_SITES
+  path: [], // big: the units drilled into, [{code, name}], the last one watched (`unit`)
+  pager: null, // big: the per-site table read page by page
 };
+
+/** The unit a big session's monitor watches (null: the caller's whole view). */
+const viewUnit = () => state.path.at(-1)?.code || null;
+
+function monitorOptions() {
+  return state.big ? { sites: "none", depth: DEPTH, unit: viewUnit() } : {};
+}
 
 // -- the live dashboard -------------------------------------------------------------------
 
@@ -83,7 +100,76 @@ function bar(part, whole) {
   );
 }
 
+function unitRow(u, drill, className = "") {
+  const name = drill
+    ? el("button", { type: "button", className: "link-button drill", onclick: drill, title: t("drill_down") }, u.name)
+    : el("span", {}, u.name);
+  return el(
+    "tr",
+    { className, dataset: { unit: u.code, present: String(u.present), expected: String(u.expected) } },
+    el("td", {}, name, el("span", { className: "code" }, u.code)),
+    el("td", { className: "n" }, `${fmtInt(u.present)} / ${fmtInt(u.expected)}`),
+    el("td", {}, el("div", { className: "rate-cell" }, bar(u.present, u.expected), el("span", { className: "pct" }, fmtPct(ratio(u.present, u.expected))))),
+  );
+}
+
+/**
+ * A big session's units: LIVE holds only the view's top levels, so drilling re-opens the
+ * monitor on the unit (the server keeps it inside the scope) and the crumbs lead back up.
+ */
+function renderBigUnits() {
+  const units = [...state.units.values()];
+  const hasChildren = new Set(units.map((u) => u.parent).filter(Boolean));
+  const tops = units.filter((u) => !u.parent);
+  // one top (the unit drilled into, or a province's whole committee): its children under it
+  const single = tops.length === 1 ? tops[0] : null;
+  const rows = single ? [single, ...units.filter((u) => u.parent === single.code)] : tops;
+
+  const crumbs = $("unit-crumbs");
+  crumbs.setAttribute("aria-label", t("units_path"));
+  const last = state.path.length - 1;
+  const crumb = (label, depth) =>
+    depth === last
+      ? el("span", { className: "crumb current" }, label)
+      : el("button", { type: "button", className: "crumb link-button", onclick: () => watchUnit(depth) }, label);
+  crumbs.replaceChildren(crumb(t("units_all"), -1), ...state.path.map((p, i) => crumb(p.name, i)));
+
+  const body = $("units-body");
+  body.replaceChildren(
+    ...rows.map((u) => {
+      const head = single && u.code === single.code;
+      const drill = !head && hasChildren.has(u.code) ? () => drillInto(u) : null;
+      return unitRow(u, drill, single && !head ? "child" : "");
+    }),
+  );
+  if (!rows.length) body.append(el("tr", {}, el("td", { colSpan: 3, className: "message" }, t("no_units"))));
+}
+
+/** Big session: watch `unit`'s subtree (one level further down the crumbs). */
+function drillInto(unit) {
+  state.path.push({ code: unit.code, name: unit.name });
+  rewatch();
+}
+
+/** Big session: back up the crumbs to `depth` (-1: the caller's whole view). */
+function watchUnit(depth) {
+  state.path = state.path.slice(0, depth + 1);
+  rewatch();
+}
+
+function rewatch() {
+  state.units = new Map();
+  renderBigUnits();
+  renderSitesScope();
+  state.pager?.reset();
+  state.connection.reopen(monitorOptions());
+}
+
 function renderUnits() {
+  if (state.big) {
+    renderBigUnits();
+    return;
+  }
   const units = [...state.units.values()];
   if (state.focus && !state.units.has(state.focus)) state.focus = null;
   let rows = units.filter((u) => (u.parent || null) === state.focus);
@@ -107,21 +193,8 @@ function renderUnits() {
   const body = $("units-body");
   body.replaceChildren();
   for (const u of rows) {
-    const name = hasChildren.has(u.code)
-      ? el("button", { type: "button", className: "link-button drill", onclick: () => focusUnit(u.code), title: t("drill_down") }, u.name)
-      : el("span", {}, u.name);
-    body.append(
-      el(
-        "tr",
-        {
-          className: single && u.code !== single ? "child" : "",
-          dataset: { unit: u.code, present: String(u.present), expected: String(u.expected) },
-        },
-        el("td", {}, name, el("span", { className: "code" }, u.code)),
-        el("td", { className: "n" }, `${fmtInt(u.present)} / ${fmtInt(u.expected)}`),
-        el("td", {}, el("div", { className: "rate-cell" }, bar(u.present, u.expected), el("span", { className: "pct" }, fmtPct(ratio(u.present, u.expected))))),
-      ),
-    );
+    const drill = hasChildren.has(u.code) ? () => focusUnit(u.code) : null;
+    body.append(unitRow(u, drill, single && u.code !== single ? "child" : ""));
   }
   if (!rows.length) body.append(el("tr", {}, el("td", { colSpan: 3, className: "message" }, t("no_units"))));
 }
@@ -137,39 +210,94 @@ function minutesSince(iso) {
   return minutes < 1 ? t("just_now") : t("minutes_ago", { n: fmtInt(minutes) });
 }
 
+function siteRow(s) {
+  const count = el("td", { className: "n" }, fmtInt(s.present));
+  if (s.guests) count.append(el("span", { className: "guests" }, t("plus_guests", { n: fmtInt(s.guests) })));
+  if (s.capacity) count.append(el("span", { className: "capacity" }, t("of_capacity", { n: fmtInt(s.capacity) })));
+  return el(
+    "tr",
+    {
+      className: s.connected ? "" : "silent",
+      dataset: { siteId: String(s.id), connected: String(s.connected), present: String(s.present) },
+    },
+    el("td", {}, s.name),
+    el("td", {}, t("kind_" + s.kind)),
+    count,
+    el("td", {}, el("span", { className: "dot " + (s.connected ? "on" : "off") }), s.connected ? t("site_connected") : t("site_silent")),
+    el("td", { className: "since" }, minutesSince(s.last_event_at)),
+    el(
+      "td",
+      { dataset: { needs: "organizer" } },
+      el("button", { type: "button", className: "small secondary reset-token", onclick: () => askReset(s) }, t("reset_token")),
+    ),
+  );
+}
+
 function renderSites() {
-  const body = $("sites-body");
-  body.replaceChildren();
+  if (state.big) return; // the pager draws the page it read
   const sites = [...state.sites.values()].sort((a, b) => a.id - b.id);
-  for (const s of sites) {
-    const count = el("td", { className: "n" }, fmtInt(s.present));
-    if (s.guests) count.append(el("span", { className: "guests" }, t("plus_guests", { n: fmtInt(s.guests) })));
-    if (s.capacity) count.append(el("span", { className: "capacity" }, t("of_capacity", { n: fmtInt(s.capacity) })));
-    body.append(
-      el(
-        "tr",
-        {
-          className: s.connected ? "" : "silent",
-          dataset: { siteId: String(s.id), connected: String(s.connected), present: String(s.present) },
-        },
-        el("td", {}, s.name),
-        el("td", {}, t("kind_" + s.kind)),
-        count,
-        el("td", {}, el("span", { className: "dot " + (s.connected ? "on" : "off") }), s.connected ? t("site_connected") : t("site_silent")),
-        el("td", { className: "since" }, minutesSince(s.last_event_at)),
-        el(
-          "td",
-          { dataset: { needs: "organizer" } },
-          el("button", { type: "button", className: "small secondary reset-token", onclick: () => askReset(s) }, t("reset_token")),
-        ),
-      ),
-    );
-  }
+  $("sites-body").replaceChildren(...sites.map(siteRow));
   show($("sites-empty"), sites.length === 0);
   show($("sites-table"), sites.length > 0);
 }
 
+/** One page of a big session's sites, as the pager read it. */
+function renderSitePage(sites) {
+  $("sites-body").replaceChildren(...sites.map(siteRow));
+  show($("sites-table"), true);
+}
+
+function renderSitesScope() {
+  const unit = state.path.at(-1);
+  $("sites-scope").textContent = unit ? t("sites_in_unit", { unit: unit.name }) : t("sites_in_view");
+}
+
+/** Many sites: the site table turns into pages read from the server (the caller re-opens the
+ * monitor without sites). */
+function enterBig() {
+  if (state.big) return;
+  state.big = true;
+  state.focus = null;
+  state.sites = new Map();
+  show($("sites-empty"), false);
+  show($("sites-paged"), true);
+  show($("sites-pager"), true);
+  $("sites-kind").replaceChildren(
+    el("option", { value: "" }, t("sites_kind_any")),
+    ...KINDS.map((k) => el("option", { value: k }, t("kind_" + k))),
+  );
+  $("sites-order").replaceChildren(...SITE_ORDERS.map((o) => el("option", { value: o }, t("sites_order_" + o))));
+  renderSitesScope();
+  state.pager = new SitePager(state.sid, { render: renderSitePage, unit: viewUnit });
+  state.pager.start();
+}
+
+/** How many sites the session has, from one row of the paged list (null: not known). */
+async function countSites() {
+  try {
+    return (await api(`/api/v1/sessions/${state.sid}/live/sites?limit=1`)).total;
+  } catch {
+    return null; // a server without the paged list: the first snapshot tells
+  }
+}
+
+/**
+ * Is LIVE restricted to a subtree? Its `curve` is then always empty (a curve per scope would
+ * cost work per check-in), which must not read as "no check-ins yet".
+ */
+function scopedView() {
+  if (state.big && viewUnit()) return true;
+  const unit = account.me?.unit;
+  if (!unit) return false;
+  const roots = state.tree?.roots || [];
+  return !(roots.length === 1 && roots[0].code === unit); // the one root's subtree is the whole tree
+}
+
 function renderCurve() {
+  if (scopedView()) {
+    $("curve").replaceChildren(el("p", { className: "hint curve-scoped" }, t("curve_whole_session_only")));
+    return;
+  }
   const curve = [...state.curve.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([minute, checkins]) => ({ minute, checkins }));
@@ -177,11 +305,20 @@ function renderCurve() {
   drawCurve($("curve"), curve, state.session.starts_at, until);
 }
 
+/** Too many sites for the whole list: switch to pages (true when it did). */
+function tooManySites() {
+  if (state.big || state.sites.size <= MANY_SITES) return false;
+  enterBig();
+  state.connection.reopen(monitorOptions());
+  return true;
+}
+
 function onSnapshot(live) {
   state.live = live;
   state.sites = new Map(live.sites.map((s) => [s.id, s]));
   state.units = new Map(live.units.map((u) => [u.code, u]));
   state.curve = new Map((live.curve || []).map((p) => [p.minute, p.checkins]));
+  if (tooManySites()) state.sites = new Map();
   renderAll();
 }
 
@@ -195,6 +332,7 @@ function onDelta(delta) {
     if (p.checkins) state.curve.set(p.minute, p.checkins);
     else state.curve.delete(p.minute);
   }
+  if (tooManySites()) state.sites = new Map();
   renderAll();
 }
 
@@ -206,6 +344,10 @@ function renderAll() {
 }
 
 function onFatal(code) {
+  if (code === "forbidden" && state.big && state.path.length) {
+    watchUnit(-1); // a unit out of reach (the scope changed): back to the whole view
+    return;
+  }
   setLiveState("offline");
   if (code === "unauthorized") {
     signInAgain();
@@ -709,12 +851,13 @@ async function start(session) {
   }
   if (session.plans) loadPlans();
 
-  state.connection = new LiveConnection(state.sid, getToken, {
-    onSnapshot,
-    onDelta,
-    onState: setLiveState,
-    onFatal,
-  });
+  if ((await countSites()) > MANY_SITES) enterBig();
+  state.connection = new LiveConnection(
+    state.sid,
+    getToken,
+    { onSnapshot, onDelta, onState: setLiveState, onFatal },
+    monitorOptions(),
+  );
   state.connection.start();
 }
 
