@@ -165,6 +165,42 @@ LABELS: dict[str, dict[str, str]] = {
         "copied": "Đã sao chép (hoặc đã chọn sẵn để sao chép).",
         "print": "In",
         "done": "Xong, ẩn mã",
+        # many sites at once: the upload, its links as CSV and the printable QR sheet
+        "upload_sites": "Tải danh sách điểm",
+        "upload_sites_hint": "Chọn tệp CSV (UTF-8) có dòng tiêu đề name,kind,unit,capacity, "
+        "hoặc dán các dòng từ bảng tính (theo thứ tự: tên điểm, hình thức, mã tổ chức đảng, "
+        "sức chứa). Hình thức là hall, bridge, broadcast, self_study hoặc tên như trên trang "
+        "(ví dụ “Hội trường”). Có dù chỉ một dòng sai thì không điểm nào được đăng ký; dòng 1 là "
+        "dòng đầu tiên dưới dòng tiêu đề.",
+        "upload_sites_file": "Tệp danh sách điểm (CSV)",
+        "upload_sites_paste": "Hoặc dán các dòng",
+        "upload_sites_paste_placeholder": "Hội trường xã Đồng Phúc,hall,CB1,120",
+        "upload_sites_send": "Đăng ký các điểm",
+        "upload_sites_nothing": "Hãy chọn một tệp CSV hoặc dán các dòng.",
+        "sites_rejected": "Không điểm nào được đăng ký: {n} dòng sai, hãy sửa rồi tải lại.",
+        "sites_bad_csv": "Tệp không đọc được như CSV: {detail}",
+        "bad_site_row": "Dòng {row} (“{name}”): {error}",
+        "sites_registered": "Đã đăng ký {n} điểm",
+        "sites_tokens_once": "Mã điểm danh của các điểm chỉ hiện MỘT LẦN, ngay lúc này: hãy tải "
+        "tệp đường dẫn và in tờ mã QR trước khi rời trang. Mã chỉ được giữ trong thẻ trình "
+        "duyệt này, không gửi lại máy chủ; điểm nào mất mã thì dùng nút “Cấp mã mới” ở dòng "
+        "của điểm.",
+        "sites_download_links": "Tải đường dẫn (CSV)",
+        "sites_print_sheet": "In tờ mã QR",
+        "sites_forget_tokens": "Đã phát xong, xoá mã khỏi trình duyệt",
+        "sites_sheet_too_big": "Danh sách quá dài để giữ trong trình duyệt cho tờ in; tệp "
+        "đường dẫn (CSV) vẫn có đủ mọi điểm.",
+        "qr_sheet_title": "Tờ mã QR các điểm",
+        "qr_sheet_count": "{n} điểm, {pages} trang A4.",
+        "qr_sheet_print": "In",
+        "qr_sheet_hint": "Mỗi thẻ có mã QR, tên điểm, tổ chức đảng và đường dẫn; cắt theo "
+        "đường nét đứt và trao cho người phụ trách từng điểm.",
+        "qr_sheet_empty": "Không có mã nào để in: tờ này chỉ có ngay sau khi tải danh sách điểm "
+        "ở trang hội nghị, trong cùng thẻ trình duyệt. Điểm nào mất mã thì dùng nút “Cấp mã "
+        "mới” ở dòng của điểm.",
+        "qr_sheet_printed": "Đã in xong và phát đủ? Hãy bấm “Đã phát xong, xoá mã khỏi trình "
+        "duyệt”.",
+        "qr_sheet_forgotten": "Đã xoá mã khỏi trình duyệt.",
         # excuses
         "excuses_title": "Vắng có lý do",
         "excuses_hint": "Tìm đảng viên chưa điểm danh (theo tên hoặc số thẻ) và ghi lý do vắng; "

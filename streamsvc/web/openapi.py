@@ -1328,6 +1328,13 @@ def _paths() -> dict[str, Schema]:
                 [{**SID, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
             )
         },
+        "/sessions/{sid}/qr-sheet": {
+            "get": _page(
+                "The printable QR sheet of sites just uploaded",
+                "One card per site; the tokens stay in the browser, never sent back.",
+                [{**SID, "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
+            )
+        },
         "/users": {"get": _page("The users page (admins)", "Add users, change roles, deactivate.")},
         "/audit": {
             "get": _page("The audit page (admins)", "The audit log with its filters and CSV.")

@@ -63,6 +63,12 @@ async def evidence_page(request: web.Request) -> web.Response:
     return page("evidence.html")
 
 
+@routes.get("/sessions/{sid:\\d+}/qr-sheet")
+async def qr_sheet_page(request: web.Request) -> web.Response:
+    """The printable QR cards of the sites just uploaded; their tokens stay in the browser."""
+    return page("qr-sheet.html")
+
+
 @routes.get("/users")
 async def users_page(request: web.Request) -> web.Response:
     """The users in the admin's scope: create one, change a role, unit, state or password."""

@@ -2,7 +2,6 @@
 // excuses, closing, and the reconciled attendance with its downloads. What changes something
 // (sites, token resets, excuses, closing) is offered to organizers and admins only.
 
-import qrcode from "./vendor/qrcode-generator.mjs";
 import { drawCurve } from "./org-chart.js";
 import { $, el, show } from "./common-dom.js";
 import { fmtDateTime, fmtInt, fmtPct, localInput } from "./common-format.js";
@@ -24,6 +23,8 @@ import {
 } from "./org-common.js";
 import { LiveConnection } from "./org-live.js";
 import { SitePager } from "./org-live-sites.js";
+import { checkinLink, qrSvg } from "./org-site-link.js";
+import { setupSitesUpload } from "./org-sites-upload.js";
 
 const KINDS = ["hall", "bridge", "broadcast", "self_study"];
 const MINUTE = 60_000;
@@ -399,6 +400,7 @@ function renderSession() {
   $("close-hint").textContent = closed ? t("closed_at", { at: fmtDateTime(s.closed_at) }) : t("close_hint");
   show($("close-hint"), closed || canClose);
   show($("new-site-toggle"), !closed);
+  show($("upload-sites-toggle"), !closed);
   if (closed) show($("site-form"), false);
 }
 
@@ -443,17 +445,13 @@ async function registerSite(event) {
 
 /** The coordinator's token, link and QR code, shown once: after registering or a reset. */
 function showToken(site, reset = false) {
-  const link = `${location.origin}/checkin#token=${encodeURIComponent(site.token)}`;
+  const link = checkinLink(site.token);
   $("site-token-title").textContent = t(reset ? "site_token_reset" : "site_registered", { name: site.name });
   $("site-token-note").textContent = t(reset ? "token_reset_note" : "token_once");
   $("site-token").textContent = site.token;
   $("site-link").textContent = link;
   $("site-link").href = link;
-  const qr = qrcode(0, "M");
-  qr.addData(link);
-  qr.make();
-  // the library escapes what it puts in the markup; the link is ours
-  $("site-qr").innerHTML = qr.createSvgTag({ cellSize: 4, margin: 16, scalable: true, title: t("qr_title", { name: site.name }) });
+  $("site-qr").innerHTML = qrSvg(link, t("qr_title", { name: site.name }));
   show($("site-copied"), false);
   show($("site-token-panel"), true);
   $("site-token-panel").scrollIntoView({ block: "nearest" });
@@ -808,6 +806,7 @@ async function start(session) {
   }
   renderSession();
   fillSiteForm();
+  setupSitesUpload(state.sid, () => state.session, (code) => state.tree?.byCode.get(code)?.name || code);
 
   $("new-site-toggle").addEventListener("click", () => {
     show($("site-form"), $("site-form").hidden);
