@@ -69,3 +69,53 @@ async def add_site(client, headers, sid: int, **fields: Any) -> dict[str, Any]:
     r = await client.post(f"/api/v1/sessions/{sid}/sites", json=body, headers=headers)
     assert r.status == 201, await r.text()
     return await r.json()
+
+
+# The scope tests' roster: a province P with districts D1 (cells C11, C12) and D2 (C21), and
+# another province Q with one cell CQ; members in each cell, none directly in a district.
+SCOPE_UNITS = [
+    {"code": "P", "name": "Tỉnh ủy Bắc Kạn", "parent": None},
+    {"code": "D1", "name": "Đảng bộ huyện Bạch Thông", "parent": "P"},
+    {"code": "C11", "name": "Chi bộ xã Quân Hà", "parent": "D1"},
+    {"code": "C12", "name": "Chi bộ xã Cẩm Giàng", "parent": "D1"},
+    {"code": "D2", "name": "Đảng bộ huyện Chợ Mới", "parent": "P"},
+    {"code": "C21", "name": "Chi bộ xã Yên Đĩnh", "parent": "D2"},
+    {"code": "Q", "name": "Tỉnh ủy Thái Nguyên", "parent": None},
+    {"code": "CQ", "name": "Chi bộ phường Phan Đình Phùng", "parent": "Q"},
+]
+SCOPE_MEMBERS = [
+    {"code": "A-01", "full_name": "Nguyễn Văn An", "unit": "C11"},
+    {"code": "A-02", "full_name": "Hoàng Thị Bình", "unit": "C11"},
+    {"code": "A-03", "full_name": "Nông Văn Cường", "unit": "C12"},
+    {"code": "B-01", "full_name": "Ma Thị Phượng", "unit": "C21"},
+    {"code": "B-02", "full_name": "Đàm Văn Giang", "unit": "C21"},
+    {"code": "Q-01", "full_name": "Lục Văn Long", "unit": "CQ"},
+]
+SCOPE_PASSWORD = "mật-khẩu-đủ-dài-123"
+
+
+async def post_json(http, path: str, body: Any, headers: dict[str, str], status: int) -> Any:
+    """POST and check the status; the answer's JSON. `http` is an aiohttp ClientSession with a
+    base_url or a test client: the response is released either way."""
+    async with http.post(path, json=body, headers=headers) as r:
+        assert r.status == status, await r.text()
+        return await r.json()
+
+
+async def seed_scope_roster(
+    http, headers: dict[str, str], units: Any = SCOPE_UNITS, members: Any = SCOPE_MEMBERS
+) -> None:
+    """The units, then the members (SCOPE_UNITS/SCOPE_MEMBERS unless given)."""
+    await post_json(http, "/api/v1/units", {"units": units}, headers, 200)
+    await post_json(http, "/api/v1/members", {"members": members}, headers, 200)
+
+
+async def signed_in_user(
+    http, headers: dict[str, str], login: str, unit: str, role: str = "viewer"
+) -> str:
+    """A new user of `role` in `unit`, created with the admin `headers`, then signed in through
+    the form's API: their session token."""
+    user = {"login": login, "full_name": "Người xem", "unit": unit, "role": role}
+    await post_json(http, "/api/v1/users", {**user, "password": SCOPE_PASSWORD}, headers, 201)
+    body = {"login": login, "password": SCOPE_PASSWORD}
+    return str((await post_json(http, "/api/v1/auth/login", body, {}, 200))["token"])

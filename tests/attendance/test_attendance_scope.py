@@ -18,6 +18,7 @@ import aiohttp
 import openpyxl
 import orjson
 from attendance_world import add_site, auth, checkins, create_session, event, post
+from builders import SCOPE_MEMBERS, SCOPE_UNITS, seed_scope_roster, signed_in_user
 from conftest import ADMIN
 
 from streamsvc.domain.checkin import Incoming, decide_batch
@@ -33,27 +34,13 @@ from streamsvc.domain.reconcile import (
 from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.sessions import NewSessionData
 
-UNITS = [
-    {"code": "P", "name": "Tỉnh ủy Bắc Kạn", "parent": None},
-    {"code": "D1", "name": "Đảng bộ huyện Bạch Thông", "parent": "P"},
-    {"code": "C11", "name": "Chi bộ xã Quân Hà", "parent": "D1"},
-    {"code": "C12", "name": "Chi bộ xã Cẩm Giàng", "parent": "D1"},
-    {"code": "D2", "name": "Đảng bộ huyện Chợ Mới", "parent": "P"},
-    {"code": "C21", "name": "Chi bộ xã Yên Đĩnh", "parent": "D2"},
-    {"code": "C22", "name": "Chi bộ xã Thanh Mai", "parent": "D2"},
-    {"code": "Q", "name": "Tỉnh ủy Thái Nguyên", "parent": None},
-    {"code": "CQ", "name": "Chi bộ phường Phan Đình Phùng", "parent": "Q"},
-]
+# The scope tests' roster, with a second cell in D2 and more members in D1 and D2.
+UNITS = [*SCOPE_UNITS, {"code": "C22", "name": "Chi bộ xã Thanh Mai", "parent": "D2"}]
 MEMBERS = [
-    {"code": "A-01", "full_name": "Nguyễn Văn An", "unit": "C11"},
-    {"code": "A-02", "full_name": "Hoàng Thị Bình", "unit": "C11"},
-    {"code": "A-03", "full_name": "Nông Văn Cường", "unit": "C12"},
+    *SCOPE_MEMBERS,
     {"code": "A-04", "full_name": "Lý Thị Dung", "unit": "C12"},
     {"code": "A-05", "full_name": "Triệu Văn Em", "unit": "D1"},
-    {"code": "B-01", "full_name": "Ma Thị Phượng", "unit": "C21"},
-    {"code": "B-02", "full_name": "Đàm Văn Giang", "unit": "C21"},
     {"code": "B-03", "full_name": "Đồng Thị Hà", "unit": "C22"},
-    {"code": "Q-01", "full_name": "Lục Văn Long", "unit": "CQ"},
 ]
 D1 = frozenset({"D1", "C11", "C12"})
 # Minutes from the start: A-01 on time in D1's hall, A-02 late at D2's bridge (a member counts
@@ -237,8 +224,6 @@ async def test_absences_in_scope_leave_out_hidden_sessions_and_other_members(sto
 
 # --- through a real server ----------------------------------------------------------------
 
-PASSWORD = "mật-khẩu-đủ-dài-2026"
-
 
 async def get(http: aiohttp.ClientSession, path: str, token: str, status: int = 200) -> Any:
     async with http.get(path, headers=auth(token)) as r:
@@ -253,8 +238,7 @@ async def build_province(http: aiohttp.ClientSession, admin: dict[str, str]) -> 
     now = datetime.now(UTC)
     start = now.replace(second=0, microsecond=0) - timedelta(minutes=30)
     end = start + timedelta(hours=2)
-    await post(http, "/api/v1/units", {"units": UNITS}, admin, 200)
-    await post(http, "/api/v1/members", {"members": MEMBERS}, admin, 200)
+    await seed_scope_roster(http, admin, UNITS, MEMBERS)
     sid = await create_session(http, admin, start, end, audience=["P"])
     sites = {}
     for key, unit, kind in (("d1", "D1", "hall"), ("d2", "D2", "bridge")):
@@ -280,15 +264,6 @@ async def build_province(http: aiohttp.ClientSession, admin: dict[str, str]) -> 
     return sid, tid
 
 
-async def sign_in(
-    http: aiohttp.ClientSession, admin: dict[str, str], login: str, unit: str, role: str = "viewer"
-) -> str:
-    user = {"login": login, "full_name": "Người xem", "unit": unit, "role": role}
-    await post(http, "/api/v1/users", {**user, "password": PASSWORD}, admin, 201)
-    body = await post(http, "/api/v1/auth/login", {"login": login, "password": PASSWORD}, {}, 200)
-    return str(body["token"])
-
-
 def csv_rows(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
@@ -305,7 +280,7 @@ async def test_a_district_viewer_sees_only_the_district(server):
     admin = {"Authorization": f"Bearer {ADMIN}"}
     async with aiohttp.ClientSession(base_url=server.url) as http:
         sid, tid = await build_province(http, admin)
-        viewer = await sign_in(http, admin, "xem-d1", "D1")
+        viewer = await signed_in_user(http, admin, "xem-d1", "D1")
         base = f"/api/v1/sessions/{sid}"
 
         whole = await get(http, f"{base}/attendance", ADMIN)
@@ -364,7 +339,7 @@ async def test_every_role_of_the_district_sees_the_same_and_not_the_other_distri
         report = f"/api/v1/reports/absences?from={day - timedelta(days=1)}&to={day}"
         answers = []
         for role in ("viewer", "organizer", "admin"):
-            token = await sign_in(http, admin, f"{role}-d1", "D1", role)
+            token = await signed_in_user(http, admin, f"{role}-d1", "D1", role)
             for path in ("attendance", "attendance.csv", "attendance.xlsx", "summary"):
                 hidden = await get(http, f"/api/v1/sessions/{tid}/{path}", token, 404)
                 missing = await get(http, f"/api/v1/sessions/{unknown}/{path}", token, 404)

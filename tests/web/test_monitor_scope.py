@@ -13,27 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+from builders import seed_scope_roster, signed_in_user
 from conftest import ADMIN
 
-UNITS = [
-    {"code": "P", "name": "Tỉnh ủy Bắc Kạn", "parent": None},
-    {"code": "D1", "name": "Đảng bộ huyện Bạch Thông", "parent": "P"},
-    {"code": "C11", "name": "Chi bộ xã Quân Hà", "parent": "D1"},
-    {"code": "C12", "name": "Chi bộ xã Cẩm Giàng", "parent": "D1"},
-    {"code": "D2", "name": "Đảng bộ huyện Chợ Mới", "parent": "P"},
-    {"code": "C21", "name": "Chi bộ xã Yên Đĩnh", "parent": "D2"},
-    {"code": "Q", "name": "Tỉnh ủy Thái Nguyên", "parent": None},
-    {"code": "CQ", "name": "Chi bộ phường Phan Đình Phùng", "parent": "Q"},
-]
-MEMBERS = [
-    {"code": "A-01", "full_name": "Nguyễn Văn An", "unit": "C11"},
-    {"code": "A-02", "full_name": "Hoàng Thị Bình", "unit": "C11"},
-    {"code": "A-03", "full_name": "Nông Văn Cường", "unit": "C12"},
-    {"code": "B-01", "full_name": "Ma Thị Phượng", "unit": "C21"},
-    {"code": "B-02", "full_name": "Đàm Văn Giang", "unit": "C21"},
-    {"code": "Q-01", "full_name": "Lục Văn Long", "unit": "CQ"},
-]
-PASSWORD = "mật-khẩu-đủ-dài-123"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 
 
@@ -87,16 +69,6 @@ async def guests(http: aiohttp.ClientSession, sid: int, where: Any, count: int) 
     assert status == 200, answer
 
 
-async def sign_in(http: aiohttp.ClientSession, login: str, unit: str) -> str:
-    user = {"login": login, "full_name": "Người xem", "unit": unit, "role": "viewer"}
-    await ok(http, "/api/v1/users", {**user, "password": PASSWORD}, 201)
-    status, body = await call(
-        http, "POST", "/api/v1/auth/login", "", {"login": login, "password": PASSWORD}
-    )
-    assert status == 200, body
-    return str(body["token"])
-
-
 async def hello(http: aiohttp.ClientSession, token: str, sid: int, **extra: Any) -> Any:
     ws = await http.ws_connect("/ws/monitor")
     await ws.send_json({"type": "hello", "token": token, "session": sid, **extra})
@@ -131,13 +103,12 @@ async def until(ws: Any, predicate: Any, live: dict[str, Any]) -> dict[str, Any]
 
 async def test_a_district_monitor_sees_only_its_district(server):
     async with aiohttp.ClientSession(base_url=server.url) as http:
-        await ok(http, "/api/v1/units", {"units": UNITS}, 200)
-        await ok(http, "/api/v1/members", {"members": MEMBERS}, 200)
+        await seed_scope_roster(http, ADMIN_HEADERS)
         sid = await session(http, ["P"])
         d1 = await site(http, sid, "Điểm cầu D1", "D1")
         d2 = await site(http, sid, "Điểm cầu D2", "D2")
         hall = await site(http, sid, "Hội trường", None)
-        viewer = await sign_in(http, "xem-d1", "D1")
+        viewer = await signed_in_user(http, ADMIN_HEADERS, "xem-d1", "D1")
 
         ws = await hello(http, viewer, sid)
         first = await asyncio.wait_for(ws.receive_json(), 10)
@@ -187,12 +158,11 @@ async def test_a_district_monitor_sees_only_its_district(server):
 
 async def test_the_hello_unit_narrows_inside_the_scope_only(server):
     async with aiohttp.ClientSession(base_url=server.url) as http:
-        await ok(http, "/api/v1/units", {"units": UNITS}, 200)
-        await ok(http, "/api/v1/members", {"members": MEMBERS}, 200)
+        await seed_scope_roster(http, ADMIN_HEADERS)
         sid = await session(http, ["P"])
         for_d2 = await session(http, ["D2"])
         where = await site(http, sid, "Điểm cầu C11", "C11")
-        viewer = await sign_in(http, "xem-d1", "D1")
+        viewer = await signed_in_user(http, ADMIN_HEADERS, "xem-d1", "D1")
 
         for token in (ADMIN, viewer):
             ws = await hello(http, token, sid, unit="C11")
@@ -224,10 +194,9 @@ async def test_the_hello_unit_narrows_inside_the_scope_only(server):
 
 async def test_signing_out_closes_the_monitor(server):
     async with aiohttp.ClientSession(base_url=server.url) as http:
-        await ok(http, "/api/v1/units", {"units": UNITS}, 200)
-        await ok(http, "/api/v1/members", {"members": MEMBERS}, 200)
+        await seed_scope_roster(http, ADMIN_HEADERS)
         sid = await session(http, ["P"])
-        viewer = await sign_in(http, "xem-d1", "D1")
+        viewer = await signed_in_user(http, ADMIN_HEADERS, "xem-d1", "D1")
         ws = await hello(http, viewer, sid)
         assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "snapshot"
         status, _ = await call(http, "POST", "/api/v1/auth/logout", viewer)
@@ -254,12 +223,7 @@ async def test_a_scoped_monitor_on_another_instance_counts_what_this_one_stored(
         app[keys.bus_key] = bus
         apps.append(await aiohttp_client(app))
     a, b = apps
-    for path, body in (
-        ("/api/v1/units", {"units": UNITS}),
-        ("/api/v1/members", {"members": MEMBERS}),
-    ):
-        r = await a.post(path, json=body, headers=ADMIN_HEADERS)
-        assert r.status == 200, await r.text()
+    await seed_scope_roster(a, ADMIN_HEADERS)
     start = datetime.now(UTC) - timedelta(minutes=10)
     r = await a.post(
         "/api/v1/sessions",

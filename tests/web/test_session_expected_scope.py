@@ -9,27 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+from builders import seed_scope_roster, signed_in_user
 from conftest import ADMIN
 
-UNITS = [
-    {"code": "P", "name": "Tỉnh ủy Bắc Kạn", "parent": None},
-    {"code": "D1", "name": "Đảng bộ huyện Bạch Thông", "parent": "P"},
-    {"code": "C11", "name": "Chi bộ xã Quân Hà", "parent": "D1"},
-    {"code": "C12", "name": "Chi bộ xã Cẩm Giàng", "parent": "D1"},
-    {"code": "D2", "name": "Đảng bộ huyện Chợ Mới", "parent": "P"},
-    {"code": "C21", "name": "Chi bộ xã Yên Đĩnh", "parent": "D2"},
-    {"code": "Q", "name": "Tỉnh ủy Thái Nguyên", "parent": None},
-    {"code": "CQ", "name": "Chi bộ phường Phan Đình Phùng", "parent": "Q"},
-]
-MEMBERS = [
-    {"code": "A-01", "full_name": "Nguyễn Văn An", "unit": "C11"},
-    {"code": "A-02", "full_name": "Hoàng Thị Bình", "unit": "C11"},
-    {"code": "A-03", "full_name": "Nông Văn Cường", "unit": "C12"},
-    {"code": "B-01", "full_name": "Ma Thị Phượng", "unit": "C21"},
-    {"code": "B-02", "full_name": "Đàm Văn Giang", "unit": "C21"},
-    {"code": "Q-01", "full_name": "Lục Văn Long", "unit": "CQ"},
-]
-PASSWORD = "mật-khẩu-đủ-dài-123"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 
 
 async def call(
@@ -56,16 +39,6 @@ def planned(audience: list[str]) -> dict[str, Any]:
     }
 
 
-async def sign_in(http: aiohttp.ClientSession, login: str, unit: str, role: str) -> str:
-    user = {"login": login, "full_name": "Người dùng", "unit": unit, "role": role}
-    await ok(http, "/api/v1/users", {**user, "password": PASSWORD})
-    status, body = await call(
-        http, "POST", "/api/v1/auth/login", "", {"login": login, "password": PASSWORD}
-    )
-    assert status == 200, body
-    return str(body["token"])
-
-
 async def expected(http: aiohttp.ClientSession, token: str) -> dict[int, int]:
     """`expected` of each session in the list, by id; each one read alone agrees."""
     status, body = await call(http, "GET", "/api/v1/sessions", token)
@@ -79,13 +52,12 @@ async def expected(http: aiohttp.ClientSession, token: str) -> dict[int, int]:
 
 async def test_a_district_viewer_sees_its_districts_expected_members(server):
     async with aiohttp.ClientSession(base_url=server.url) as http:
-        await ok(http, "/api/v1/units", {"units": UNITS})
-        await ok(http, "/api/v1/members", {"members": MEMBERS})
+        await seed_scope_roster(http, ADMIN_HEADERS)
         province = (await ok(http, "/api/v1/sessions", planned(["P"])))["id"]
         other = (await ok(http, "/api/v1/sessions", planned(["Q"])))["id"]
         district = (await ok(http, "/api/v1/sessions", planned(["D1", "CQ"])))["id"]
-        d1 = await sign_in(http, "xem-d1", "D1", "viewer")
-        c11 = await sign_in(http, "xem-c11", "C11", "viewer")
+        d1 = await signed_in_user(http, ADMIN_HEADERS, "xem-d1", "D1", "viewer")
+        c11 = await signed_in_user(http, ADMIN_HEADERS, "xem-c11", "C11", "viewer")
 
         assert await expected(http, ADMIN) == {province: 5, other: 1, district: 4}
         assert await expected(http, d1) == {province: 3, district: 3}
@@ -100,9 +72,8 @@ async def test_a_district_viewer_sees_its_districts_expected_members(server):
 
 async def test_an_organizers_created_and_closed_session_count_its_scope(server):
     async with aiohttp.ClientSession(base_url=server.url) as http:
-        await ok(http, "/api/v1/units", {"units": UNITS})
-        await ok(http, "/api/v1/members", {"members": MEMBERS})
-        organizer = await sign_in(http, "to-chuc-d1", "D1", "organizer")
+        await seed_scope_roster(http, ADMIN_HEADERS)
+        organizer = await signed_in_user(http, ADMIN_HEADERS, "to-chuc-d1", "D1", "organizer")
         created = await ok(http, "/api/v1/sessions", planned(["C11", "C12"]), organizer)
         assert created["expected"] == 3
         # A-03 leaves for D2 after the close: the frozen list keeps them, D1's count does not
