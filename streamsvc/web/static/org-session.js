@@ -284,14 +284,13 @@ async function countSites() {
 
 /**
  * Is LIVE restricted to a subtree? Its `curve` is then always empty (a curve per scope would
- * cost work per check-in), which must not read as "no check-ins yet".
+ * cost work per check-in), which must not read as "no check-ins yet". A signed-in user's unit
+ * may be the tree's one root (the whole tree, with a curve); the page cannot tell that from
+ * its units (a scoped user's tree has one root too), so a curve that arrives says so.
  */
 function scopedView() {
   if (state.big && viewUnit()) return true;
-  const unit = account.me?.unit;
-  if (!unit) return false;
-  const roots = state.tree?.roots || [];
-  return !(roots.length === 1 && roots[0].code === unit); // the one root's subtree is the whole tree
+  return Boolean(account.me?.unit) && state.curve.size === 0;
 }
 
 function renderCurve() {
