@@ -4,32 +4,28 @@ recount over the same events for scopes above, inside, beside and outside the au
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from live_world import at, live_state, members_under, unit_tree, within
 
 from streamsvc.domain.live import LiveState
-from streamsvc.domain.models import Event, Session, Site, Unit
+from streamsvc.domain.models import Event, Site, Unit
 
-T0 = datetime(2026, 5, 22, 0, 30, tzinfo=UTC)
 SID = 9
 
 # R (country) -> P (province) -> A, B -> A1, A2, B1; Z another province under R.
-UNITS = {
-    unit.code: unit
-    for unit in (
-        Unit("R", "Trung ương"),
-        Unit("P", "Tỉnh ủy", "R"),
-        Unit("A", "Đảng bộ A", "P"),
-        Unit("B", "Đảng bộ B", "P"),
-        Unit("A2", "Chi bộ A2", "A"),
-        Unit("A1", "Chi bộ A1", "A"),
-        Unit("B1", "Chi bộ B1", "B"),
-        Unit("Z", "Tỉnh khác", "R"),
-    )
-}
+UNITS = unit_tree(
+    Unit("R", "Trung ương"),
+    Unit("P", "Tỉnh ủy", "R"),
+    Unit("A", "Đảng bộ A", "P"),
+    Unit("B", "Đảng bộ B", "P"),
+    Unit("A2", "Chi bộ A2", "A"),
+    Unit("A1", "Chi bộ A1", "A"),
+    Unit("B1", "Chi bộ B1", "B"),
+    Unit("Z", "Tỉnh khác", "R"),
+)
 ROSTER = {
     "M1": "A1",
     "M2": "A1",
@@ -52,28 +48,14 @@ SCOPES = ("R", "P", "A", "A1", "A2", "B", "B1", "Z")
 MAKEUP = {"M1": "A1", "M5": "B1", "X1": "Z"}  # a make-up session's excused members
 
 
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def within(unit: str | None, root: str) -> bool:
-    while unit is not None:
-        if unit == root:
-            return True
-        unit = UNITS[unit].parent
-    return False
-
-
 def expected_for(audience: tuple[str, ...]) -> dict[str, str]:
     if not audience:
         return dict(MAKEUP)
-    return {m: u for m, u in ROSTER.items() if any(within(u, a) for a in audience)}
+    return members_under(UNITS, ROSTER, audience)
 
 
 def make_state(audience: tuple[str, ...], sites: tuple[Site, ...] = SITES) -> LiveState:
-    expected = expected_for(audience)
-    session = Session(SID, "NQ", T0, T0 + timedelta(hours=3), audience, expected=len(expected))
-    return LiveState(session, UNITS, expected, sites)
+    return live_state(SID, UNITS, expected_for(audience), sites, audience)
 
 
 def place_all(state: LiveState) -> None:
@@ -101,9 +83,9 @@ def recount(
         for e in events
         if e.type == "checkin" and not e.voided and e.id not in voided and e.member
     }
-    mine = {m for m, u in expected.items() if within(u, root)}
-    sites = [s for s in full["sites"] if within(s["unit"], root)]
-    units = [dict(u) for u in full["units"] if within(u["code"], root)]
+    mine = {m for m, u in expected.items() if within(UNITS, u, root)}
+    sites = [s for s in full["sites"] if within(UNITS, s["unit"], root)]
+    units = [dict(u) for u in full["units"] if within(UNITS, u["code"], root)]
     codes = {u["code"] for u in units}
     for unit in units:
         if unit["parent"] not in codes:
@@ -115,7 +97,7 @@ def recount(
         "guests": sum(s["guests"] for s in sites),
         "sites": sites,
         "unexpected": len(
-            {m for m in present - set(expected) if m in placed and within(placed[m], root)}
+            {m for m in present - set(expected) if m in placed and within(UNITS, placed[m], root)}
         ),
         "units": units,
         "curve": [],

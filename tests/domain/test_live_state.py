@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from live_world import at, live_state, members_under, unit_tree, within
 
 from streamsvc.domain.live import LiveState
-from streamsvc.domain.models import Event, Session, Site, Unit
+from streamsvc.domain.models import Event, Site, Unit
 
-T0 = datetime(2026, 5, 22, 0, 30, tzinfo=UTC)
 SID = 7
 
 # P (province) -> A, B (committees) -> A1, A2, B1 (cells); Z is another province, outside.
-UNITS = {
-    unit.code: unit
-    for unit in (
-        Unit("P", "Tỉnh ủy"),
-        Unit("A", "Đảng bộ A", "P"),
-        Unit("B", "Đảng bộ B", "P"),
-        Unit("A2", "Chi bộ A2", "A"),
-        Unit("A1", "Chi bộ A1", "A"),
-        Unit("B1", "Chi bộ B1", "B"),
-        Unit("Z", "Other province"),
-    )
-}
+UNITS = unit_tree(
+    Unit("P", "Tỉnh ủy"),
+    Unit("A", "Đảng bộ A", "P"),
+    Unit("B", "Đảng bộ B", "P"),
+    Unit("A2", "Chi bộ A2", "A"),
+    Unit("A1", "Chi bộ A1", "A"),
+    Unit("B1", "Chi bộ B1", "B"),
+    Unit("Z", "Other province"),
+)
 # every member of the roster and their unit; who is expected depends on the audience
 ROSTER = {
     "M1": "A1",
@@ -47,31 +44,8 @@ SITES = (
 )
 
 
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def subtree_of(unit: str, root: str) -> bool:
-    code: str | None = unit
-    while code is not None:
-        if code == root:
-            return True
-        code = UNITS[code].parent
-    return False
-
-
-def expected_for(audience: tuple[str, ...]) -> dict[str, str]:
-    return {
-        member: unit
-        for member, unit in ROSTER.items()
-        if any(subtree_of(unit, root) for root in audience)
-    }
-
-
 def make_state(audience: tuple[str, ...] = ("P",)) -> LiveState:
-    expected = expected_for(audience)
-    session = Session(SID, "NQ6", T0, T0 + timedelta(hours=3), audience, expected=len(expected))
-    return LiveState(session, UNITS, expected, SITES)
+    return live_state(SID, UNITS, members_under(UNITS, ROSTER, audience), SITES, audience)
 
 
 def checkin(
@@ -391,7 +365,7 @@ def test_delta_holds_only_what_changed():
 
 def recount(audience: tuple[str, ...], events: list[Event]) -> dict[str, Any]:
     """LIVE computed the slow, obvious way from the whole event list."""
-    expected = expected_for(audience)
+    expected = members_under(UNITS, ROSTER, audience)
     voided = {event.target for event in events if event.type == "void"}
     counting = [
         event
@@ -425,7 +399,7 @@ def recount(audience: tuple[str, ...], events: list[Event]) -> dict[str, Any]:
     units = []
 
     def walk(code: str, parent: str | None) -> None:
-        mine = {m for m, unit in expected.items() if subtree_of(unit, code)}
+        mine = {m for m, unit in expected.items() if within(UNITS, unit, code)}
         name = UNITS[code].name
         units.append(
             {
@@ -440,7 +414,7 @@ def recount(audience: tuple[str, ...], events: list[Event]) -> dict[str, Any]:
             walk(child, code)
 
     for root in dict.fromkeys(audience):
-        if not any(subtree_of(root, other) for other in audience if other != root):
+        if not any(within(UNITS, root, other) for other in audience if other != root):
             walk(root, None)
 
     minutes = Counter(event.ts.replace(second=0, microsecond=0) for event in counting)
