@@ -48,8 +48,10 @@ export class SitePager {
       clearTimeout(this.typing);
       again();
     });
-    $("sites-prev").addEventListener("click", () => this.move(-1));
-    $("sites-next").addEventListener("click", () => this.move(1));
+    // paging above the table and under it: on a phone a page of 100 rows is a long way down
+    for (const button of document.querySelectorAll(".pager [data-page]")) {
+      button.addEventListener("click", () => this.move(Number(button.dataset.page)));
+    }
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.load();
     });
@@ -121,14 +123,16 @@ export class SitePager {
     const pager = $("sites-pager");
     pager.dataset.total = String(this.total);
     pager.dataset.offset = String(this.offset);
-    $("sites-range").textContent = this.total
+    const range = this.total
       ? t("sites_range", {
           from: fmtInt(this.offset + 1),
           to: fmtInt(this.offset + shown),
           total: fmtInt(this.total),
         })
       : t("sites_none_match");
-    $("sites-prev").disabled = this.offset === 0;
-    $("sites-next").disabled = this.offset + PAGE_SIZE >= this.total;
+    for (const node of document.querySelectorAll(".pager .pager-range")) node.textContent = range;
+    for (const button of document.querySelectorAll(".pager [data-page]")) {
+      button.disabled = button.dataset.page === "-1" ? this.offset === 0 : this.offset + PAGE_SIZE >= this.total;
+    }
   }
 }
