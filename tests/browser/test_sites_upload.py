@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -258,3 +259,17 @@ async def _walk(page: Any, server: dict[str, Any], errors: BrowserErrors, artifa
     await page.goto(f"{url}/sessions/{sid}/qr-sheet")
     await page.wait_for_selector("#sheet-empty:not([hidden])")
     assert await page.locator(".qr-card").count() == 0
+
+    # -- kept tokens come back on the session page (back from the sheet), and signing out
+    # takes them out of the tab, whoever uses it next
+    kept = {"title": "x", "sites": [{**rows[0], "id": 1, "token": got[0]["token"]}]}
+    await page.evaluate(
+        "([key, value]) => sessionStorage.setItem(key, value)",
+        [f"streamsvc.sites_upload.{sid}", json.dumps(kept)],
+    )
+    await page.goto(f"{url}/sessions/{sid}")
+    await page.wait_for_selector('#sites-uploaded[data-count="1"]:not([hidden])')
+    await page.click("#sign-out")
+    await page.wait_for_selector("#signin:not([hidden])")
+    stored = await page.evaluate("() => Object.keys(sessionStorage)")
+    assert not [k for k in stored if k.startswith("streamsvc.sites_upload.")], stored

@@ -4,6 +4,7 @@
 import { $, el, show } from "./common-dom.js";
 import { fmtNumber } from "./common-format.js";
 import { labelsFor } from "./common-labels.js";
+import { forgetAllUploads } from "./org-site-link.js";
 
 const TOKEN_KEY = "streamsvc.token";
 const REASON_KEY = "streamsvc.signin_reason"; // why the sign-in form is back, across a reload
@@ -191,6 +192,7 @@ async function signOut() {
   }
   clearToken();
   sessionStorage.removeItem(KIND_KEY);
+  forgetAllUploads();
   location.reload();
 }
 

@@ -42,6 +42,13 @@ export function forgetUpload(sid) {
   sessionStorage.removeItem(uploadKey(sid));
 }
 
+/** Signing out takes every kept upload's tokens out of the tab, whoever uses it next. */
+export function forgetAllUploads() {
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith(uploadKey(""))) sessionStorage.removeItem(key);
+  }
+}
+
 // -- the links as CSV, made in the page -------------------------------------------------------
 
 const csvField = (value) => {
