@@ -5,43 +5,12 @@ make-up sessions of the excused."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from streamsvc.domain.models import Member, Unit
+from store_roster import BY_CODE, START, planned, roster
+
+from streamsvc.domain.models import Member
 from streamsvc.ports import Store
-from streamsvc.services.sessions import NewSessionData
-
-START = datetime(2026, 5, 22, 1, 0, tzinfo=UTC)
-
-# P -> A -> A1, A2 and P -> B; Z is another province.
-UNITS = [
-    Unit("P", "Tỉnh ủy Bắc Kạn"),
-    Unit("A", "Đảng bộ huyện Ba Bể", "P"),
-    Unit("A1", "Chi bộ Đồng Phúc", "A"),
-    Unit("A2", "Chi bộ Nam Mẫu", "A"),
-    Unit("B", "Đảng bộ huyện Na Rì", "P"),
-    Unit("Z", "Tỉnh ủy Thái Nguyên"),
-]
-MEMBERS = [
-    Member("a-07", "Nguyễn Văn An", "A1"),
-    Member("B-02", "Hoàng Thị Đào", "A1"),
-    Member("B-10", "Nông Văn Đồng", "A2"),
-    Member("b-01", "Triệu Thị Mai", "A"),
-    Member("Đ-05", "Lý Văn Bình", "B"),
-    Member("Z-01", "Ma Thị Hương", "Z"),
-]
-BY_CODE = {m.code: m for m in MEMBERS}
-
-
-def planned(audience: tuple[str, ...], makeup_for: int | None = None) -> NewSessionData:
-    return NewSessionData(
-        "Nghị quyết Đại hội XIV", START, START + timedelta(hours=2), audience, 15, makeup_for
-    )
-
-
-async def roster(store: Store) -> None:
-    await store.upsert_units(UNITS)
-    await store.upsert_members(MEMBERS)
 
 
 async def within(store: Store, session_id: int, *roots: str) -> list[int]:

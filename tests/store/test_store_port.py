@@ -8,9 +8,10 @@ the port. Times are fixed and `now` is handed to `commit_events`, as the service
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from store_roster import BY_CODE, END, START, UNITS, planned, roster
 
 from streamsvc.domain.checkin import Incoming, Outcome, Presence, decide_batch
 from streamsvc.domain.models import Event, Member, NewSite, Session, Site, Unit
@@ -19,42 +20,8 @@ from streamsvc.ports import Store
 from streamsvc.services.sessions import NewSessionData
 from streamsvc.storage import migrations, open_store
 
-START = datetime(2026, 5, 22, 1, 0, tzinfo=UTC)  # 08:00 in Bắc Kạn
-END = START + timedelta(hours=2)
 NOW = START + timedelta(minutes=20)
 SEC = timedelta(seconds=1)
-
-# P -> A -> A1, A2 and P -> B; Z is another province.
-UNITS = [
-    Unit("P", "Tỉnh ủy Bắc Kạn"),
-    Unit("A", "Đảng bộ huyện Ba Bể", "P"),
-    Unit("A1", "Chi bộ Đồng Phúc", "A"),
-    Unit("A2", "Chi bộ Nam Mẫu", "A"),
-    Unit("B", "Đảng bộ huyện Na Rì", "P"),
-    Unit("Z", "Tỉnh ủy Thái Nguyên"),
-]
-# Codes in upper and lower case and with a non-ASCII letter: code point order (B-02, B-10,
-# Z-01, a-07, b-01, Đ-05) is not the order of most collations.
-MEMBERS = [
-    Member("a-07", "Nguyễn Văn An", "A1"),
-    Member("B-02", "Hoàng Thị Đào", "A1"),
-    Member("B-10", "Nông Văn Đồng", "A2"),
-    Member("b-01", "Triệu Thị Mai", "A"),
-    Member("Đ-05", "Lý Văn Bình", "B"),
-    Member("Z-01", "Ma Thị Hương", "Z"),
-]
-BY_CODE = {m.code: m for m in MEMBERS}
-
-
-def planned(
-    audience: tuple[str, ...] = ("P",), makeup_for: int | None = None, late: int = 15
-) -> NewSessionData:
-    return NewSessionData("Nghị quyết Đại hội XIV", START, END, audience, late, makeup_for)
-
-
-async def roster(store: Store) -> None:
-    await store.upsert_units(UNITS)
-    await store.upsert_members(MEMBERS)
 
 
 async def open_session(store: Store, audience: tuple[str, ...] = ("P",)) -> tuple[Session, Site]:
