@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from live_world import at, live_state, members_under, unit_tree, within
+from live_world import at, event_lists, live_state, members_under, unit_tree, within
 
 from streamsvc.domain.live import LiveState
 from streamsvc.domain.models import Event, Site, Unit
@@ -216,32 +216,10 @@ def test_a_makeup_session_counts_excused_members_by_their_unit():
 # -- against a recount ------------------------------------------------------------------------
 
 
-@st.composite
-def event_lists(draw: st.DrawFn) -> list[Event]:
-    count = draw(st.integers(0, 40))
-    events = []
-    for i in range(count):
-        kind = draw(st.sampled_from(["checkin"] * 3 + ["void", "guests", "checkout"]))
-        site = draw(st.integers(1, 6))  # site 6 is registered later (or never)
-        ts = at(draw(st.integers(-300, 300)))
-        received = at(draw(st.integers(0, 600)))
-        member = draw(st.sampled_from(sorted(ROSTER)))
-        if kind == "void":
-            target = f"e{draw(st.integers(0, count))}"
-            events.append(Event(f"e{i}", SID, site, "void", None, received, target=target))
-        elif kind == "guests":
-            n = draw(st.integers(0, 3))
-            events.append(Event(f"e{i}", SID, site, "guests", ts, received, count=n))
-        else:
-            voided = kind == "checkin" and draw(st.integers(0, 9)) == 0
-            events.append(Event(f"e{i}", SID, site, kind, ts, received, member, voided=voided))
-    return events
-
-
 @settings(deadline=None, max_examples=150)
 @given(
     audience=st.sampled_from([("P",), ("A", "B"), ("B1", "A"), ("A1",), ()]),
-    events=event_lists(),
+    events=event_lists(SID, 6, ROSTER),  # site 6 is registered later (or never)
     data=st.data(),
 )
 def test_scoped_views_equal_a_recount(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from live_world import at, live_state, members_under, unit_tree, within
+from live_world import at, event_lists, live_state, members_under, unit_tree, within
 
 from streamsvc.domain.live import LiveState
 from streamsvc.domain.models import Event, Site, Unit
@@ -445,33 +445,10 @@ def fold(live: dict[str, Any], delta: dict[str, Any]) -> None:
     live["curve"] = [{"minute": m, "checkins": n} for m, n in sorted(curve.items()) if n]
 
 
-@st.composite
-def event_lists(draw: st.DrawFn) -> list[Event]:
-    count = draw(st.integers(0, 40))
-    events = []
-    for i in range(count):
-        kind = draw(st.sampled_from(["checkin"] * 3 + ["void", "guests", "checkout"]))
-        site = draw(st.integers(1, 3))
-        ts = at(draw(st.integers(-300, 300)))
-        received = at(draw(st.integers(0, 600)))
-        member = draw(st.sampled_from(sorted(ROSTER)))
-        if kind == "void":
-            # any earlier or later event, or one that never comes
-            target = f"e{draw(st.integers(0, count))}"
-            events.append(Event(f"e{i}", SID, site, "void", None, received, target=target))
-        elif kind == "guests":
-            n = draw(st.integers(0, 3))
-            events.append(Event(f"e{i}", SID, site, "guests", ts, received, count=n))
-        else:
-            voided = kind == "checkin" and draw(st.integers(0, 9)) == 0
-            events.append(Event(f"e{i}", SID, site, kind, ts, received, member, voided=voided))
-    return events
-
-
 @settings(deadline=None)
 @given(
     audience=st.sampled_from([("P",), ("A", "B"), ("B1", "A"), ("A1",)]),
-    events=event_lists(),
+    events=event_lists(SID, 3, ROSTER),
     data=st.data(),
 )
 def test_incremental_counts_equal_a_recount(
