@@ -119,3 +119,13 @@ async def signed_in_user(
     await post_json(http, "/api/v1/users", {**user, "password": SCOPE_PASSWORD}, headers, 201)
     body = {"login": login, "password": SCOPE_PASSWORD}
     return str((await post_json(http, "/api/v1/auth/login", body, {}, 200))["token"])
+
+
+async def call(http, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    """(status, JSON answer or None) of one request with `token` as the bearer ("" for none):
+    a refusal is read as data, not raised."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http.request(method, path, json=body, headers=headers) as resp:
+        if resp.content_type != "application/json":
+            return resp.status, None
+        return resp.status, await resp.json()

@@ -13,20 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from builders import seed_scope_roster, signed_in_user
+from builders import call, seed_scope_roster, signed_in_user
 from conftest import ADMIN
 
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
-
-
-async def call(
-    http: aiohttp.ClientSession, method: str, path: str, token: str, body: Any = None
-) -> tuple[int, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with http.request(method, path, json=body, headers=headers) as resp:
-        if resp.content_type != "application/json":
-            return resp.status, None
-        return resp.status, await resp.json()
 
 
 async def ok(http: aiohttp.ClientSession, path: str, body: Any, status: int) -> Any:
