@@ -24,18 +24,123 @@ so the check-in path does no work per scope and a view costs O(audience roots) p
   without work per check-in: a scoped view sends it empty.
 
 The tree the views use is the one the state was built with (`units`).
+
+Options for a dashboard at scale (`LiveOptions`, part of a view's key): `sites` none leaves
+LIVE's `sites` empty (the per-site table is read page by page: `LiveView.sites_page`), and
+`depth` n keeps only the units at most n levels below the view's root(s). A unit's depth is
+known from its chain when the audience subtrees are numbered, and a subtree is a range of
+indexes, so a view at a depth skips whole subtrees in a snapshot and tests a changed unit in
+O(1) in a delta: the options, like the scopes, cost nothing per check-in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
-from streamsvc.domain.models import Event, Session, Site, Unit
+from streamsvc.domain.models import Event, Form, Session, Site, Unit
+from streamsvc.domain.text import fold
 from streamsvc.domain.timefmt import format_ts
+from streamsvc.errors import InvalidInput
 
-__all__ = ["Changes", "LiveState", "LiveView"]
+__all__ = [
+    "ALL",
+    "MAX_SITES_PAGE",
+    "SITE_ORDERS",
+    "Changes",
+    "LiveOptions",
+    "LiveState",
+    "LiveView",
+    "SiteQuery",
+]
+
+#: Sites in one page of `LiveView.sites_page` at most.
+MAX_SITES_PAGE = 1000
+#: How a page of sites may be ordered: name A to Z, most present first, quietest first.
+SITE_ORDERS = ("name", "present", "last_event_at")
+_KINDS: tuple[str, ...] = get_args(Form)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOptions:
+    """What a monitor asks LIVE to carry: every site or none, and units down to `depth`
+    levels below the view's root(s) (None: all). Monitors of one session, scope and options
+    share one delta per flush."""
+
+    sites: bool = True
+    depth: int | None = None
+
+    @classmethod
+    def parse(cls, sites: object = None, depth: object = None) -> LiveOptions:
+        """From a hello's values (None: the default); `InvalidInput` names the bad field."""
+        if sites not in (None, "all", "none"):
+            raise InvalidInput('sites must be "all" or "none"', {"field": "sites"})
+        if depth is not None and (
+            not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= 999
+        ):
+            raise InvalidInput("depth must be a whole number from 0 to 999", {"field": "depth"})
+        return cls(sites != "none", depth)
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> LiveOptions:
+        """From a query string's `sites` and `depth` (a string of digits)."""
+        depth: object = query.get("depth") or None
+        if isinstance(depth, str):
+            depth = int(depth) if depth.isascii() and depth.isdigit() and len(depth) < 4 else -1
+        return cls.parse(query.get("sites") or None, depth)
+
+
+#: The default: LIVE as in v1, every site and every unit.
+ALL = LiveOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class SiteQuery:
+    """One page of a session's per-site table: filters, order and window."""
+
+    kind: str | None = None
+    silent: bool | None = None
+    q: str = ""
+    order: str = "name"
+    limit: int = 100
+    offset: int = 0
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> SiteQuery:
+        """From a request's query string (`unit` is the caller's scope's business, not
+        read here); `InvalidInput` names the bad field."""
+        kind = query.get("kind") or None
+        if kind is not None and kind not in _KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(_KINDS)}", {"field": "kind"})
+        silent_raw = query.get("silent") or None
+        if silent_raw not in (None, "true", "false"):
+            raise InvalidInput("silent must be true or false", {"field": "silent"})
+        order = query.get("order") or "name"
+        if order not in SITE_ORDERS:
+            raise InvalidInput(f"order must be one of {', '.join(SITE_ORDERS)}", {"field": "order"})
+        q = query.get("q") or ""
+        if "\x00" in q or len(q) > 200:
+            raise InvalidInput("q must be text of at most 200 characters", {"field": "q"})
+        return cls(
+            kind,
+            None if silent_raw is None else silent_raw == "true",
+            fold(q),
+            order,
+            _whole(query.get("limit"), "limit", 100, 1, MAX_SITES_PAGE),
+            _whole(query.get("offset"), "offset", 0, 0, 2**31 - 1),
+        )
+
+
+def _whole(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}", {"field": name})
+    return int(raw)
+
 
 _MINUTE = timedelta(minutes=1)
 
@@ -46,6 +151,7 @@ class _SiteLive:
 
     __slots__ = (
         "connections",
+        "folded",
         "guests",
         "guests_key",
         "id",
@@ -59,6 +165,8 @@ class _SiteLive:
     def __init__(self, site_id: int, site: Site | None) -> None:
         self.id = site_id
         self.site = site
+        # the name accent-folded once, for the per-site table's search and order
+        self.folded = fold(site.name) if site is not None else ""
         # member code -> non-voided check-ins of that member here
         self.members: dict[str, int] = {}
         self.present = 0
@@ -114,6 +222,8 @@ class LiveState:
         self._unit_names: list[str] = []
         # the parent within the audience subtrees (None for a root), so pages can draw the tree
         self._unit_parents: list[str | None] = []
+        # levels below its audience root (0 for a root), for the views' `depth`
+        self._unit_depth: list[int] = []
         unit_chains = self._build_units(session.audience, units)
         self._unit_expected = [0] * len(self._unit_codes)
         self._unit_present = [0] * len(self._unit_codes)
@@ -153,6 +263,8 @@ class LiveState:
         self._guests_at: dict[str, int] = {}
 
         self._sites: dict[int, _SiteLive] = {}
+        # the sites by folded name, for the per-site table; remade when a site is added
+        self._by_name: list[_SiteLive] | None = None
         for site in sites:
             entry = self._sites[site.id] = _SiteLive(site.id, site)
             entry.placed_at = site.unit
@@ -212,6 +324,7 @@ class LiveState:
             self._unit_codes.append(code)
             self._unit_names.append(units[code].name)
             self._unit_parents.append((above and self._unit_codes[above[0]]) or None)
+            self._unit_depth.append(len(above))
             chain = (index, *above)
             chains[code] = chain
             stack.extend((kid, chain) for kid in reversed(children.get(code, ())))
@@ -230,6 +343,8 @@ class LiveState:
         entry = self._site(site.id)
         if entry.site != site:
             entry.site = site
+            entry.folded = fold(site.name)
+            self._by_name = None
             self._changed_sites.add(entry)
         if entry.placed_at != site.unit:
             if entry.guests:
@@ -555,9 +670,10 @@ class LiveState:
         """What changed since the last call for the whole session, or None."""
         return self.delta(self.take_changes())
 
-    def view(self, root: str | None) -> LiveView:
-        """LIVE restricted to the subtree of `root` (None: the whole tree)."""
-        return LiveView(self, root)
+    def view(self, root: str | None, options: LiveOptions = ALL) -> LiveView:
+        """LIVE restricted to the subtree of `root` (None: the whole tree), carrying what
+        `options` asks for."""
+        return LiveView(self, root, options)
 
 
 class Changes:
@@ -579,45 +695,75 @@ class Changes:
 
 
 class LiveView:
-    """LIVE of one session restricted to a subtree: made once per (session, scope) that has
-    monitors, it reads the state's counters (O(audience roots) per snapshot or delta) and
-    never adds work to a check-in. `root` None is the whole session, exactly as the state."""
+    """LIVE of one session restricted to a subtree and carrying what its options ask for:
+    made once per (session, scope, options) that has monitors, it reads the state's counters
+    (O(audience roots) per snapshot or delta) and never adds work to a check-in. `root` None
+    with the default options is the whole session, exactly as the state."""
 
-    def __init__(self, state: LiveState, root: str | None) -> None:
+    def __init__(self, state: LiveState, root: str | None, options: LiveOptions = ALL) -> None:
         self.state = state
         self.root = root
+        self.options = options
         self._site_in: dict[str | None, bool] = {}
         self._ranges: list[tuple[int, int]] = []
         self._last: tuple[int, int, int] | None = None
+        # the state's sites by name, and those of them in the view (kept while it lasts)
+        self._by_name: tuple[list[_SiteLive], list[_SiteLive]] | None = None
+        # v1's LIVE: the state's own snapshot and delta
+        self._plain = root is None and options == ALL
         if root is None:
-            return
-        index = state._unit_index.get(root)
-        if index is not None:
-            self._ranges = [(index, state._unit_end[index])]
+            self._ranges = [(r, state._unit_end[r]) for r in state._roots]
         else:
-            self._ranges = [
-                (r, state._unit_end[r])
-                for r in state._roots
-                if state._within(state._unit_codes[r], root)
-            ]
-        self._last = self._totals()
+            index = state._unit_index.get(root)
+            if index is not None:
+                self._ranges = [(index, state._unit_end[index])]
+            else:
+                self._ranges = [
+                    (r, state._unit_end[r])
+                    for r in state._roots
+                    if state._within(state._unit_codes[r], root)
+                ]
+        if not self._plain:
+            self._last = self._totals()
 
     def _covers_site(self, site: _SiteLive) -> bool:
+        if self.root is None:
+            return True
         info = site.site
         unit = info.unit if info is not None else None
         found = self._site_in.get(unit)
         if found is None:
-            assert self.root is not None
             found = self._site_in[unit] = unit is not None and self.state._within(unit, self.root)
         return found
 
     def _covers_unit(self, index: int) -> bool:
-        return any(lo <= index < hi for lo, hi in self._ranges)
+        depth = self.options.depth
+        for lo, hi in self._ranges:
+            if lo <= index < hi:
+                unit_depth = self.state._unit_depth
+                return depth is None or unit_depth[index] - unit_depth[lo] <= depth
+        return False
+
+    def _unit_indexes(self) -> Iterable[int]:
+        """The view's units in LIVE's order; at a depth, each subtree below it is skipped
+        whole (a range of indexes), so a shallow view of a big tree costs what it shows."""
+        state, depth = self.state, self.options.depth
+        for lo, hi in self._ranges:
+            if depth is None:
+                yield from range(lo, hi)
+                continue
+            unit_depth, unit_end = state._unit_depth, state._unit_end
+            deepest = unit_depth[lo] + depth
+            index = lo
+            while index < hi:
+                yield index
+                index = unit_end[index] if unit_depth[index] >= deepest else index + 1
 
     def _counts(self) -> tuple[int, int]:
         """(expected, present) in the scope."""
         state, root = self.state, self.root
-        assert root is not None
+        if root is None:
+            return state._expected, state._present
         expected = state._loose_expected_at.get(root, 0)
         present = state._loose_present_at.get(root, 0)
         for lo, _hi in self._ranges:
@@ -628,7 +774,8 @@ class LiveView:
     def _totals(self) -> tuple[int, int, int]:
         """(present, unexpected, guests) in the scope."""
         state, root = self.state, self.root
-        assert root is not None
+        if root is None:
+            return state._present, state._unexpected, state._guests
         return (
             self._counts()[1],
             state._unexpected_at.get(root, 0),
@@ -641,44 +788,56 @@ class LiveView:
             entry = {**entry, "parent": None}  # the top of the view: its parent is outside
         return entry
 
-    def snapshot(self) -> dict[str, Any]:
-        """LIVE restricted to the scope (and `curve` empty: see the module's docstring)."""
-        state = self.state
-        if self.root is None:
-            return state.snapshot()
-        sites = sorted(
-            (s for s in state._sites.values() if s.site is not None and self._covers_site(s)),
+    def _sites(self) -> list[_SiteLive]:
+        """The view's sites (whatever `options.sites`), by id."""
+        return sorted(
+            (s for s in self.state._sites.values() if s.site is not None and self._covers_site(s)),
             key=_site_id,
         )
+
+    def snapshot(self) -> dict[str, Any]:
+        """LIVE restricted to the scope (and `curve` empty in a scope: see the module's
+        docstring), with the sites and units the options ask for."""
+        state = self.state
+        if self._plain:
+            return state.snapshot()
         expected, present = self._counts()
         _present, unexpected, guests = self._totals()
+        curve = (
+            [state._minute_dict(minute) for minute in sorted(state._curve)]
+            if self.root is None
+            else []
+        )
         return {
             "session": state._session_id,
             "expected": expected,
             "present": present,
             "guests": guests,
-            "sites": [site.as_dict() for site in sites],
+            "sites": [site.as_dict() for site in self._sites()] if self.options.sites else [],
             "unexpected": unexpected,
-            "units": [self._unit_dict(i) for lo, hi in self._ranges for i in range(lo, hi)],
-            "curve": [],
+            "units": [self._unit_dict(index) for index in self._unit_indexes()],
+            "curve": curve,
         }
 
     def delta(self, changes: Changes | None) -> dict[str, Any] | None:
-        """This scope's delta for one flush's `changes`: None when nothing in it changed."""
-        if self.root is None:
+        """This view's delta for one flush's `changes`: None when nothing in it changed."""
+        if self._plain:
             return self.state.delta(changes)
-        if changes is None:
-            sites: list[dict[str, Any]] = []
-            units: list[dict[str, Any]] = []
-        else:
-            sites = [entry for site, entry in changes.sites if self._covers_site(site)]
+        sites: list[dict[str, Any]] = []
+        units: list[dict[str, Any]] = []
+        minutes: list[int] = []
+        if changes is not None:
+            if self.options.sites:
+                sites = [entry for site, entry in changes.sites if self._covers_site(site)]
             units = [
                 self._unit_dict(index, entry)
                 for index, entry in changes.units
                 if self._covers_unit(index)
             ]
+            if self.root is None:
+                minutes = changes.minutes
         totals = self._totals()
-        if not sites and not units and totals == self._last:
+        if not sites and not units and not minutes and totals == self._last:
             return None
         self._last = totals
         present, unexpected, guests = totals
@@ -688,9 +847,63 @@ class LiveView:
             "guests": guests,
             "sites": sites,
             "units": units,
-            "curve": [],
+            "curve": [self.state._minute_dict(minute) for minute in minutes],
         }
+
+    def sites_page(self, query: SiteQuery) -> tuple[list[dict[str, Any]], int]:
+        """One page of the view's per-site table and how many sites match, from the live
+        state (no database read): what a dashboard at many sites reads instead of LIVE's
+        `sites`. A name matches when the folded query is part of its folded name."""
+        state = self.state
+        by_name = state._by_name
+        if by_name is None:
+            by_name = state._by_name = sorted(
+                (s for s in state._sites.values() if s.site is not None),
+                key=lambda s: (s.folded, s.id),
+            )
+        # one pass per filter asked for: the common page (no filter, by name) is a slice
+        found = by_name
+        if self.root is not None:
+            mine = self._by_name
+            if mine is None or mine[0] is not by_name:
+                mine = self._by_name = (by_name, [s for s in by_name if self._covers_site(s)])
+            found = mine[1]
+        if query.kind is not None:
+            kind = query.kind
+            found = [site for site in found if site.site is not None and site.site.kind == kind]
+        if query.silent is not None:
+            silent = query.silent
+            found = [site for site in found if (site.connections == 0) == silent]
+        if query.q:
+            q = query.q
+            found = [site for site in found if q in site.folded]
+        total, end = len(found), query.offset + query.limit
+        key: Callable[[_SiteLive], Any] | None = None
+        if query.order == "present":
+            key = _most_present
+        elif query.order == "last_event_at":
+            key = _quietest
+        if key is not None:
+            # the first pages, the ones read, need only the smallest `end`, not a full sort
+            if end * 8 < len(found):
+                found = heapq.nsmallest(end, found, key=key)
+            else:
+                found = sorted(found, key=key)
+        page = found[query.offset : end]
+        return [site.as_dict() for site in page], total
 
 
 def _site_id(entry: _SiteLive) -> int:
     return entry.id
+
+
+def _most_present(entry: _SiteLive) -> tuple[int, str, int]:
+    return -entry.present, entry.folded, entry.id
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _quietest(entry: _SiteLive) -> tuple[datetime, int]:
+    """Never heard from first, then the longest silent."""
+    return entry.last_event_at or _NEVER, entry.id

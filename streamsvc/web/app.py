@@ -38,7 +38,7 @@ from streamsvc.web.plans_api import setup as setup_plans
 from streamsvc.web.security import setup as setup_security
 from streamsvc.web.site_api import setup as setup_site_api
 from streamsvc.web.ws_checkin import checkin_ws
-from streamsvc.web.ws_monitor import live_http, monitor_ws
+from streamsvc.web.ws_monitor import live_http, live_sites_http, monitor_ws
 
 __all__ = ["create_app", "ensure_admin_token"]
 
@@ -98,6 +98,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/checkin", checkin_ws)
     app.router.add_get("/ws/monitor", monitor_ws)
     app.router.add_get("/api/v1/sessions/{sid}/live", live_http)
+    app.router.add_get("/api/v1/sessions/{sid}/live/sites", live_sites_http)
     app.router.add_routes(api_routes)
     app.router.add_routes(accounts_routes)
     setup_attendance(app)

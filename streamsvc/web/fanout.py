@@ -1,7 +1,8 @@
 """The live fan-out: each session's delta, framed once, to every monitor watching it here.
 
-Monitors are grouped by (session, scope): a scope is the root unit of the subtree a monitor
-sees (its user's unit, or the `unit` of its hello; None for the whole tree). The hub hands
+Monitors are grouped by (session, scope, options): a scope is the root unit of the subtree a
+monitor sees (its user's unit, or the `unit` of its hello; None for the whole tree), the
+options what its hello asked LIVE to carry (`LiveOptions`: sites, depth). The hub hands
 over one delta per group and flush (`LiveHub.listen`, one listener per group, never one per
 monitor). It becomes one `Outgoing`, framed at most once per encoding, and is offered to the
 group's monitors in slices of `FANOUT_SLICE`, with a turn of the event loop between slices so
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from streamsvc.domain.live import ALL, LiveOptions
 from streamsvc.services.live import LiveHub
 from streamsvc.web.wsframes import Outgoing
 
@@ -104,32 +106,44 @@ class Monitor:
 
 
 class Fanout:
-    """The monitors of each (session, scope) watched on this instance; the hub's listener
-    for each."""
+    """The monitors of each (session, scope, options) watched on this instance; the hub's
+    listener for each."""
 
     def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
-        self._monitors: dict[tuple[int, str | None], set[Monitor]] = {}
+        self._monitors: dict[tuple[int, str | None, LiveOptions], set[Monitor]] = {}
         # the counts of monitors gone, so that `counts` covers this instance's whole life
         self._gone_skipped = 0
         self._gone_snapshots = 0
 
-    async def subscribe(self, session_id: int, monitor: Monitor, scope: str | None = None) -> bytes:
-        """Add a monitor of the subtree of `scope` (None: the whole tree); returns the
-        snapshot to send it first, which the next delta it is offered follows (`NotFound`
-        for an unknown session)."""
+    async def subscribe(
+        self,
+        session_id: int,
+        monitor: Monitor,
+        scope: str | None = None,
+        options: LiveOptions = ALL,
+    ) -> bytes:
+        """Add a monitor of the subtree of `scope` (None: the whole tree) with `options`;
+        returns the snapshot to send it first, which the next delta it is offered follows
+        (`NotFound` for an unknown session)."""
         await self.hub.watch(session_id)
         # nothing awaited from here on: no delta can fall between the snapshot and the set
-        key = (session_id, scope)
+        key = (session_id, scope, options)
         monitors = self._monitors.get(key)
         if monitors is None:
             monitors = self._monitors[key] = set()
-            self.hub.listen(session_id, functools.partial(deliver, monitors), scope)
+            self.hub.listen(session_id, functools.partial(deliver, monitors), scope, options)
         monitors.add(monitor)
-        return self.hub.snapshot_message(session_id, scope)
+        return self.hub.snapshot_message(session_id, scope, options)
 
-    def unsubscribe(self, session_id: int, monitor: Monitor, scope: str | None = None) -> None:
-        key = (session_id, scope)
+    def unsubscribe(
+        self,
+        session_id: int,
+        monitor: Monitor,
+        scope: str | None = None,
+        options: LiveOptions = ALL,
+    ) -> None:
+        key = (session_id, scope, options)
         monitors = self._monitors.get(key)
         if monitors is None:
             return
@@ -139,7 +153,7 @@ class Fanout:
             self._gone_snapshots += monitor.snapshots
         if not monitors:
             del self._monitors[key]
-            self.hub.listen(session_id, None, scope)
+            self.hub.listen(session_id, None, scope, options)
 
     def counts(self) -> tuple[int, int, int]:
         """(monitors connected, times a monitor fell behind and skipped to a snapshot, fresh
@@ -153,9 +167,11 @@ class Fanout:
                 snapshots += monitor.snapshots
         return connected, skipped, snapshots - skipped
 
-    def snapshot(self, session_id: int, scope: str | None = None) -> bytes:
+    def snapshot(
+        self, session_id: int, scope: str | None = None, options: LiveOptions = ALL
+    ) -> bytes:
         """A fresh snapshot message for a monitor that resynchronises."""
-        return self.hub.snapshot_message(session_id, scope)
+        return self.hub.snapshot_message(session_id, scope, options)
 
 
 async def deliver(monitors: set[Monitor], data: bytes) -> None:

@@ -103,6 +103,19 @@ TIME: Schema = {"type": "string", "format": "date-time"}
 NULL_STR: Schema = {"type": ["string", "null"]}
 NULL_INT: Schema = {"type": ["integer", "null"]}
 NULL_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+#: One site of LIVE, and of a page of `/live/sites`.
+LIVE_SITE: Schema = _obj(
+    {
+        "id": INT,
+        "name": STR,
+        "kind": STR,
+        "present": COUNT,
+        "guests": COUNT,
+        "connected": {"type": "boolean"},
+        "last_event_at": NULL_TIME,
+    },
+    {"unit": NULL_STR, "capacity": NULL_INT},
+)
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj(
@@ -280,21 +293,7 @@ SCHEMAS: dict[str, Schema] = {
             "present": COUNT,
             "guests": COUNT,
             "unexpected": COUNT,
-            "sites": {
-                "type": "array",
-                "items": _obj(
-                    {
-                        "id": INT,
-                        "name": STR,
-                        "kind": STR,
-                        "present": COUNT,
-                        "guests": COUNT,
-                        "connected": {"type": "boolean"},
-                        "last_event_at": NULL_TIME,
-                    },
-                    {"unit": NULL_STR, "capacity": NULL_INT},
-                ),
-            },
+            "sites": {"type": "array", "items": LIVE_SITE},
             "units": {
                 "type": "array",
                 "items": _obj(
@@ -973,6 +972,7 @@ def _paths() -> dict[str, Schema]:
                 _ok("LIVE", _ref("Live")),
                 auth=admin,
                 role="viewer",
+                errors=("400",),
                 params=[
                     SID,
                     _query(
@@ -980,8 +980,78 @@ def _paths() -> dict[str, Schema]:
                         STR,
                         "a unit's code: LIVE restricted to its subtree (inside the caller's scope)",
                     ),
+                    _query(
+                        "sites",
+                        {"type": "string", "enum": ["all", "none"]},
+                        "`none`: LIVE's `sites` is empty (read them from `/live/sites`); `all`"
+                        " if omitted",
+                    ),
+                    _query(
+                        "depth",
+                        {"type": "integer", "minimum": 0, "maximum": 999},
+                        "only the units at most this many levels below the view's root(s); all"
+                        " if omitted",
+                    ),
                 ],
                 description="Restricted to the caller's scope, as every answer for a user is.",
+            )
+        },
+        "/api/v1/sessions/{sid}/live/sites": {
+            "get": _op(
+                "A page of the live per-site table",
+                "live",
+                _ok(
+                    "a page of LIVE's sites, and how many match",
+                    _obj(
+                        {
+                            "sites": {
+                                "type": "array",
+                                "items": LIVE_SITE,
+                            },
+                            "total": COUNT,
+                        }
+                    ),
+                ),
+                auth=admin,
+                role="viewer",
+                errors=("400",),
+                params=[
+                    SID,
+                    _query("unit", STR, "a unit's code: its subtree (inside the caller's scope)"),
+                    _query(
+                        "kind",
+                        {"type": "string", "enum": ["hall", "bridge", "broadcast", "self_study"]},
+                        "one kind of site",
+                    ),
+                    _query(
+                        "silent",
+                        {"type": "string", "enum": ["true", "false"]},
+                        "`true`: sites with no coordinator connected; `false`: those with one",
+                    ),
+                    _query(
+                        "q",
+                        {"type": "string", "maxLength": 200},
+                        "part of the name, accents ignored",
+                    ),
+                    _query(
+                        "order",
+                        {"type": "string", "enum": ["name", "present", "last_event_at"]},
+                        "name A to Z (the default), most present first, or the quietest first"
+                        " (never heard from, then the longest silent)",
+                    ),
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                        "100 if omitted",
+                    ),
+                    _query(
+                        "offset",
+                        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                        "0 if omitted",
+                    ),
+                ],
+                description="Read from the live state, not the database: a dashboard at many"
+                " sites asks LIVE for `sites=none` and pages through this instead.",
             )
         },
         "/api/v1/sessions/{sid}/attendance": {

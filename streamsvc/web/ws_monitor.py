@@ -8,6 +8,9 @@ Who may watch is the policy's (`AccessService`): a user's sign-in token or the a
 LIVE is restricted to the caller's scope, or to the subtree of the hello's `unit` inside it.
 A session out of sight answers exactly as an unknown one. A user's socket is tracked by its
 sign-in token, so a sign-out or a deactivation on any instance closes it (4401).
+
+A dashboard at many sites asks for less (`LiveOptions`: the hello's `sites` and `depth`, or
+the query's on `/live`) and reads the per-site table page by page from `live_sites_http`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,15 @@ from functools import partial
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from streamsvc.domain.live import LiveOptions, SiteQuery
 from streamsvc.domain.policy import Caller
-from streamsvc.errors import Forbidden, NotFound, StoreUnavailable, Unauthorized
+from streamsvc.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+)
 from streamsvc.services.revocations import CLOSE_UNAUTHORIZED, token_key
 from streamsvc.web import keys
 from streamsvc.web.auth import client_address, principal
@@ -29,7 +39,7 @@ from streamsvc.web.jsonutil import json_response
 from streamsvc.web.params import session_id_param
 from streamsvc.web.wslimit import FrameLimitedWebSocket
 
-__all__ = ["live_http", "monitor_ws"]
+__all__ = ["live_http", "live_sites_http", "monitor_ws"]
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -41,15 +51,35 @@ def _error(code: str, message: str) -> str:
 
 
 async def live_http(request: web.Request) -> web.Response:
-    """LIVE over HTTP, restricted to the caller's scope or to `?unit=CODE` inside it."""
+    """LIVE over HTTP, restricted to the caller's scope or to `?unit=CODE` inside it, with
+    `?sites=none` and `?depth=n` as a monitor's hello."""
     session_id = session_id_param(request)
+    query = request.query
+    options = LiveOptions.from_query(query)
+    caller = await _viewer(request, session_id)
+    live = request.app[keys.live_key]
+    return json_response(await live.snapshot(session_id, caller.scope.root, options))
+
+
+async def live_sites_http(request: web.Request) -> web.Response:
+    """A page of the session's per-site table from the live state, in the caller's scope or
+    `?unit=CODE`'s subtree inside it, filtered and ordered as the query says."""
+    session_id = session_id_param(request)
+    query = SiteQuery.parse(request.query)
+    caller = await _viewer(request, session_id)
+    live = request.app[keys.live_key]
+    sites, total = await live.sites(session_id, caller.scope.root, query)
+    return json_response({"sites": sites, "total": total})
+
+
+async def _viewer(request: web.Request, session_id: int) -> Caller:
+    """The caller, a viewer at least, narrowed to `?unit=` and allowed to see the session."""
     unit = request.query.get("unit") or None
     who = await principal(request)
     caller = await request.app[keys.access_key].caller(who, client_address(request), unit=unit)
     caller.allow("viewer")
     await request.app[keys.access_key].session(caller, session_id)
-    live = request.app[keys.live_key]
-    return json_response(await live.snapshot(session_id, caller.scope.root))
+    return caller
 
 
 async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
@@ -64,8 +94,8 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
         hello = await _hello(request, ws)
         if hello is None:
             return ws
-        session_id, caller, tracked = hello
-        await _watch(request, ws, session_id, caller.scope.root)
+        session_id, caller, options, tracked = hello
+        await _watch(request, ws, session_id, caller.scope.root, options)
     finally:
         request.app[keys.sockets_key].discard(ws)
         if tracked is not None:
@@ -76,9 +106,9 @@ async def monitor_ws(request: web.Request) -> web.WebSocketResponse:
 
 async def _hello(
     request: web.Request, ws: web.WebSocketResponse
-) -> tuple[int, Caller, str | None] | None:
-    """Wait for a valid hello: (session id, caller, the revocation key the socket is tracked
-    under), or None once the socket is closed with the error's code."""
+) -> tuple[int, Caller, LiveOptions, str | None] | None:
+    """Wait for a valid hello: (session id, caller, the options asked for, the revocation key
+    the socket is tracked under), or None once the socket is closed with the error's code."""
     app = request.app
     revocations = app[keys.revocations_key]
     async for msg in ws:
@@ -109,6 +139,11 @@ async def _hello(
             if unit is not None and not isinstance(unit, str):
                 await ws.send_str(_error("bad_message", "unit is a unit code (a string)"))
                 continue
+            try:
+                options = LiveOptions.parse(data.get("sites"), data.get("depth"))
+            except InvalidInput as exc:
+                await ws.send_str(_error("bad_message", exc.message))
+                continue
             if who.token_hash is not None:
                 tracked = token_key(who.token_hash)
                 revocations.track(tracked, ws, partial(app[keys.accounts_key].token_holds, token))
@@ -132,7 +167,7 @@ async def _hello(
                 revocations.untrack(tracked, ws)
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"database unavailable")
             return None
-        return session_id, caller, tracked
+        return session_id, caller, options, tracked
     return None
 
 
@@ -147,14 +182,18 @@ def _refusal(exc: Unauthorized | Forbidden | NotFound) -> tuple[str, int]:
 
 
 async def _watch(
-    request: web.Request, ws: web.WebSocketResponse, session_id: int, scope: str | None
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    session_id: int,
+    scope: str | None,
+    options: LiveOptions,
 ) -> None:
     fanout = request.app[keys.fanout_key]
     writer = SocketWriter(ws, request.transport)
     monitor = Monitor(writer.write_now)
-    first = await fanout.subscribe(session_id, monitor, scope)
+    first = await fanout.subscribe(session_id, monitor, scope, options)
     task = asyncio.create_task(
-        monitor.run(first, writer.send, lambda: fanout.snapshot(session_id, scope))
+        monitor.run(first, writer.send, lambda: fanout.snapshot(session_id, scope, options))
     )
     try:
         async for msg in ws:
@@ -172,7 +211,7 @@ async def _watch(
             if task.done():
                 break
     finally:
-        fanout.unsubscribe(session_id, monitor, scope)
+        fanout.unsubscribe(session_id, monitor, scope, options)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
