@@ -32,7 +32,9 @@ const MINUTE = 60_000;
 // a few levels down (`DEPTH`), the unit table drills by re-opening it on a unit, and the site
 // table is read a page at a time (org-live-sites.js).
 const MANY_SITES = 300;
-const DEPTH = 2; // the view's root, its children, and theirs (to know which children open further)
+// the view's top units and their children: all the table shows. Two levels would be every
+// cell of a nation's communes; whether a child opens further is read from the unit tree.
+const DEPTH = 1;
 const SITE_ORDERS = ["name", "present", "last_event_at"];
 
 const state = {
@@ -120,7 +122,9 @@ function unitRow(u, drill, className = "") {
  */
 function renderBigUnits() {
   const units = [...state.units.values()];
-  const hasChildren = new Set(units.map((u) => u.parent).filter(Boolean));
+  const inLive = new Set(units.map((u) => u.parent).filter(Boolean));
+  // past DEPTH, LIVE cannot say whether a unit has children: the unit tree can (if it loaded)
+  const opens = (code) => inLive.has(code) || !state.tree || Boolean(state.tree.byCode.get(code)?.children.length);
   const tops = units.filter((u) => !u.parent);
   // one top (the unit drilled into, or a province's whole committee): its children under it
   const single = tops.length === 1 ? tops[0] : null;
@@ -139,7 +143,7 @@ function renderBigUnits() {
   body.replaceChildren(
     ...rows.map((u) => {
       const head = single && u.code === single.code;
-      const drill = !head && hasChildren.has(u.code) ? () => drillInto(u) : null;
+      const drill = !head && opens(u.code) ? () => drillInto(u) : null;
       return unitRow(u, drill, single && !head ? "child" : "");
     }),
   );
