@@ -213,6 +213,20 @@ async def _walk(
         assert await row.get_attribute("data-present") == "2"
         await page.fill("#sites-q", "")
         await _wait_total(page, 2_000)
+
+        # -- by form, and the busiest site first
+        halls = sum(1 for s in sites if s["kind"] == "hall")
+        await page.select_option("#sites-kind", "hall")
+        await _wait_total(page, halls)
+        kinds = await page.locator(
+            "#sites-body tr[data-site-id] td:nth-child(2)"
+        ).all_text_contents()
+        assert set(kinds) == {"Hội trường"}, set(kinds)
+        await page.select_option("#sites-kind", "")
+        await _wait_total(page, 2_000)
+        await page.select_option("#sites-order", "present")
+        await page.wait_for_selector(f'#sites-body tr[data-site-id="{site["id"]}"]:first-child')
+        await page.select_option("#sites-order", "name")
         await page.screenshot(path=artifacts / "scale-dashboard-laptop.png", full_page=True)
 
         # -- drill into Thái Nguyên: the monitor watches that unit, units and sites narrow
