@@ -58,7 +58,7 @@ async def live_http(request: web.Request) -> web.Response:
     options = LiveOptions.from_query(query)
     caller = await _viewer(request, session_id)
     live = request.app[keys.live_key]
-    return json_response(await live.snapshot(session_id, caller.scope.root, options))
+    return _compressed(json_response(await live.snapshot(session_id, caller.scope.root, options)))
 
 
 async def live_sites_http(request: web.Request) -> web.Response:
@@ -69,7 +69,15 @@ async def live_sites_http(request: web.Request) -> web.Response:
     caller = await _viewer(request, session_id)
     live = request.app[keys.live_key]
     sites, total = await live.sites(session_id, caller.scope.root, query)
-    return json_response({"sites": sites, "total": total})
+    return _compressed(json_response({"sites": sites, "total": total}))
+
+
+def _compressed(response: web.Response) -> web.Response:
+    """Gzipped for a client that accepts it (a dashboard on a phone reads these every few
+    seconds; a page of 100 sites is ~17 kB, ~2 kB gzipped); aiohttp compresses a large body
+    in a worker thread, off the loop."""
+    response.enable_compression()
+    return response
 
 
 async def _viewer(request: web.Request, session_id: int) -> Caller:

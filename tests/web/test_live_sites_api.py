@@ -179,6 +179,10 @@ async def test_the_sites_page_filters_orders_pages_and_keeps_to_the_scope(server
 
         every = await get(http, path)
         assert every["total"] == len(SITES)
+        headers = {"Authorization": f"Bearer {ADMIN}", "Accept-Encoding": "gzip"}
+        for url in (path, f"/api/v1/sessions/{sid}/live?sites=none"):
+            async with http.get(url, headers=headers) as resp:
+                assert resp.headers.get("Content-Encoding") == "gzip", url
         assert names(every) == [  # by name, accents folded
             "Điểm cầu huyện Bạch Thông",
             "Điểm cầu phường Phan Đình Phùng",
