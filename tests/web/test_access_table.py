@@ -564,6 +564,14 @@ async def sees_its_live(w: World, who: Who, where: str, call: Call, answer: Answ
     assert live["expected"] == len(_members_seen(who, call.params["sid"], w))
 
 
+async def sees_its_live_sites(w: World, who: Who, where: str, call: Call, answer: Answer) -> None:
+    """The paged per-site table holds the sites of the scope only, as LIVE's `sites` does."""
+    units = await _site_units(w, call.params["sid"])
+    seen = [units[s["id"]] for s in answer.body["sites"]]
+    assert seen and not _outside_sites(who, seen)
+    assert answer.body["total"] == len(seen)
+
+
 def _members_seen(who: Who, sid: int, w: World) -> list[str]:
     """The roster's members expected at a fixed session and inside the principal's scope."""
     audience = next(a for a, s in w.fixed_sessions() if s == sid)
@@ -819,6 +827,15 @@ TABLE = [
         changes=True,
     ),
     Row("GET", "/api/v1/sessions/{sid}/live", in_session, SEE, SEE, SEE, check=sees_its_live),
+    Row(
+        "GET",
+        "/api/v1/sessions/{sid}/live/sites",
+        in_session,
+        SEE,
+        SEE,
+        SEE,
+        check=sees_its_live_sites,
+    ),
     Row(
         "GET",
         "/api/v1/sessions/{sid}/attendance",
