@@ -29,6 +29,7 @@ from streamsvc.domain.models import (
 from streamsvc.domain.text import fold
 
 __all__ = [
+    "ExpectedCounts",
     "Row",
     "SiteNames",
     "TimeColumn",
@@ -245,6 +246,37 @@ def check_site_entries(new: Sized, audit: Sized) -> None:
     refused before a site is stored."""
     if audit and len(audit) != len(new):
         raise ValueError(f"{len(audit)} audit entries for {len(new)} sites")
+
+
+class ExpectedCounts:
+    """Each session's `expected` count, kept until what it depends on moves.
+
+    Counting walks the audience's subtrees over the members: 0.5-0.8 s on PostgreSQL with
+    2,000,000 members, and every request about a session (a monitor's hello, a device's
+    welcome, a page) reads its session. The count depends only on the roster (any unit or
+    member import bumps `roster_version` in its own transaction) and, once frozen, on the
+    session's frozen list; the stamp is read in the same statement as the session, before
+    the count, so a count is never kept under a newer stamp than the roster it saw.
+    """
+
+    def __init__(self, max_sessions: int = 4096) -> None:
+        self.max_sessions = max_sessions
+        self._held: dict[int, tuple[Any, int]] = {}
+
+    @staticmethod
+    def stamp(row: Row) -> tuple[Any, ...]:
+        """What a row of `sql.SESSION_BY_ID` says the count depends on: audience, frozen,
+        the roster's version."""
+        return (row[4], bool(row[15]), row[16])
+
+    def get(self, session_id: int, stamp: tuple[Any, ...]) -> int | None:
+        held = self._held.get(session_id)
+        return held[1] if held is not None and held[0] == stamp else None
+
+    def put(self, session_id: int, stamp: tuple[Any, ...], count: int) -> None:
+        if len(self._held) >= self.max_sessions:
+            self._held.clear()
+        self._held[session_id] = (stamp, count)
 
 
 class SiteNames:

@@ -36,6 +36,7 @@ from streamsvc.errors import StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
 from streamsvc.storage.common import (
+    ExpectedCounts,
     SiteNames,
     as_is,
     audit_from_row,
@@ -115,7 +116,10 @@ _GET_SITE = numbered(sql.GET_SITE)
 _SITE_TOKEN_HASH = numbered(sql.SITE_TOKEN_HASH) + " FOR UPDATE"
 _RESET_SITE_TOKEN = numbered(sql.RESET_SITE_TOKEN)
 _DELETE_EXCUSE = numbered(sql.DELETE_EXCUSE)
-_BUMP_UNITS_VERSION = sql.BUMP_UNITS_VERSION.format(next="(settings.value::bigint + 1)::text")
+_BUMP_UNITS_VERSION, _BUMP_ROSTER_VERSION = (
+    sql.BUMP_VERSION.format(key=key, next="(settings.value::bigint + 1)::text")
+    for key in ("units_version", "roster_version")
+)
 _GET_USER = numbered(sql.GET_USER)
 _CREATE_USER = numbered(sql.CREATE_USER)
 _SAVE_USER = numbered(sql.SAVE_USER)
@@ -249,6 +253,7 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._min, self._max = min_size, max_size
         self._site_names = SiteNames()
+        self._counts = ExpectedCounts()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -356,6 +361,7 @@ class PostgresStore:
                 [u.parent for u in units],
             )
             await conn.execute(_BUMP_UNITS_VERSION)
+            await conn.execute(_BUMP_ROSTER_VERSION)
             await _append_audit(conn, audit)
         created = sum(1 for r in rows if r[0])
         return created, len(rows) - created
@@ -381,6 +387,7 @@ class PostgresStore:
                 [m.unit for m in members],
                 [search_text(m.code, m.full_name) for m in members],
             )
+            await conn.execute(_BUMP_ROSTER_VERSION)
             await _append_audit(conn, audit)
         created = sum(1 for r in rows if r[0])
         return created, len(rows) - created
@@ -419,9 +426,16 @@ class PostgresStore:
         row = await conn.fetchrow(_SESSION_BY_ID, session_id)
         if row is None:
             return None
-        return session_from_row(
-            row, as_is, await conn.fetchval(_EXPECTED_COUNT, session_id, session_id)
-        )
+        return session_from_row(row, as_is, await self._expected(conn, row))
+
+    async def _expected(self, conn: Connection, row: Any) -> int:
+        """A session row's `expected`, counted only when its stamp moved (`ExpectedCounts`)."""
+        stamp = self._counts.stamp(row)
+        count = self._counts.get(row[0], stamp)
+        if count is None:
+            count = int(await conn.fetchval(_EXPECTED_COUNT, row[0], row[0]))
+            self._counts.put(row[0], stamp, count)
+        return count
 
     async def create_session(
         self, new: NewSession, *, from_excused_of: int | None, audit: AuditEntry | None = None
@@ -455,7 +469,7 @@ class PostgresStore:
     async def list_sessions(self) -> list[Session]:
         async with self._connection() as conn:
             return [
-                session_from_row(r, as_is, await conn.fetchval(_EXPECTED_COUNT, r[0], r[0]))
+                session_from_row(r, as_is, await self._expected(conn, r))
                 for r in await conn.fetch(sql.LIST_SESSIONS)
             ]
 

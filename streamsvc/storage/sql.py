@@ -18,7 +18,7 @@ __all__ = [
     "ADD_EXCUSE",
     "AUDIT_COLS",
     "AUTH_TOKEN",
-    "BUMP_UNITS_VERSION",
+    "BUMP_VERSION",
     "CHECKED_IN",
     "CREATE_USER",
     "DELETE_EXCUSE",
@@ -112,8 +112,11 @@ UNIT_SUBTREE = (
     "UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code)"
 )
 
-SESSION_BY_ID = f"SELECT {SESSION_COLS} FROM sessions WHERE id = ?"
-LIST_SESSIONS = f"SELECT {SESSION_COLS} FROM sessions ORDER BY id"
+#: A session's columns, then what its `expected` count depends on (`ExpectedCounts`): whether
+#: its list is frozen, and the roster's version (read before the count, never after it).
+_STAMP_COLS = "frozen, (SELECT value FROM settings WHERE key = 'roster_version')"
+SESSION_BY_ID = f"SELECT {SESSION_COLS}, {_STAMP_COLS} FROM sessions WHERE id = ?"
+LIST_SESSIONS = f"SELECT {SESSION_COLS}, {_STAMP_COLS} FROM sessions ORDER BY id"
 #: `frozen`: whether session_members already holds the session's expected members.
 SESSION_STATE = "SELECT state, frozen FROM sessions WHERE id = ?"
 
@@ -199,10 +202,12 @@ GET_SITE = f"SELECT {SITE_COLS} FROM sites WHERE id = ?"
 SITE_TOKEN_HASH = "SELECT token_hash FROM sites WHERE id = ?"
 RESET_SITE_TOKEN = "UPDATE sites SET token_hash = ? WHERE id = ?"
 DELETE_EXCUSE = "DELETE FROM excuses WHERE session_id = ? AND member = ? RETURNING member"
-#: The new `units_version` from the old (a count as text); `{next}` is the dialect's
-#: "old value plus one", computed in the upsert so that two writers cannot both read one.
-BUMP_UNITS_VERSION = (
-    "INSERT INTO settings (key, value) VALUES ('units_version', '1') "
+#: The new value of a version setting from the old (a count as text); `{next}` is the
+#: dialect's "old value plus one", computed in the upsert so that two writers cannot both
+#: read one. `units_version` moves with every unit import (the cached unit tree),
+#: `roster_version` with every unit or member import (the cached `expected` counts).
+BUMP_VERSION = (
+    "INSERT INTO settings (key, value) VALUES ('{key}', '1') "
     "ON CONFLICT (key) DO UPDATE SET value = {next}"
 )
 

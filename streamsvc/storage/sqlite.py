@@ -40,6 +40,7 @@ from streamsvc.errors import InvalidInput, StoreUnavailable
 from streamsvc.ports import CheckinItem, Decider, NewSession
 from streamsvc.storage import migration_scripts, sql
 from streamsvc.storage.common import (
+    ExpectedCounts,
     SiteNames,
     audit_from_row,
     audit_values,
@@ -93,8 +94,9 @@ _EXPECTED_AMONG = sql.EXPECTED_AMONG.format(audience=sql.SQLITE_AUDIENCE, codes=
 _LIST_EVIDENCE_OF = sql.LIST_EVIDENCE_OF.format(codes=sql.SQLITE_CODES)
 _EVIDENCE_EXISTING = sql.EVIDENCE_EXISTING.format(codes=sql.SQLITE_CODES)
 _PLAN_EXISTS = "SELECT 1 FROM action_plans WHERE session_id = ? AND unit = ? AND kind = ?"
-_BUMP_UNITS_VERSION = sql.BUMP_UNITS_VERSION.format(
-    next="CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
+_BUMP_UNITS_VERSION, _BUMP_ROSTER_VERSION = (
+    sql.BUMP_VERSION.format(key=key, next="CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)")
+    for key in ("units_version", "roster_version")
 )
 
 #: Unlike PostgreSQL's, no `RETURNING id`: every row of a group is inserted (see
@@ -151,6 +153,7 @@ class SqliteStore:
         self._wconn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
         self._site_names = SiteNames()
+        self._counts = ExpectedCounts()
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -297,6 +300,7 @@ class SqliteStore:
                 [(u.code, u.name, u.parent) for u in units],
             )
             conn.execute(_BUMP_UNITS_VERSION)
+            conn.execute(_BUMP_ROSTER_VERSION)
             _append_audit(conn, audit)
             return len(units) - len(existing), len(existing)
 
@@ -316,6 +320,7 @@ class SqliteStore:
                 "unit = excluded.unit, search = excluded.search",
                 [(m.code, m.full_name, m.unit, search_text(m.code, m.full_name)) for m in members],
             )
+            conn.execute(_BUMP_ROSTER_VERSION)
             _append_audit(conn, audit)
             return len(members) - len(existing), len(existing)
 
@@ -352,7 +357,16 @@ class SqliteStore:
         row = conn.execute(sql.SESSION_BY_ID, (session_id,)).fetchone()
         if row is None:
             return None
-        return session_from_row(row, from_us, _expected(conn, session_id))
+        return session_from_row(row, from_us, self._expected(conn, row))
+
+    def _expected(self, conn: sqlite3.Connection, row: Any) -> int:
+        """A session row's `expected`, counted only when its stamp moved (`ExpectedCounts`)."""
+        stamp = self._counts.stamp(row)
+        count = self._counts.get(row[0], stamp)
+        if count is None:
+            count = _expected(conn, row[0])
+            self._counts.put(row[0], stamp, count)
+        return count
 
     async def create_session(
         self, new: NewSession, *, from_excused_of: int | None, audit: AuditEntry | None = None
@@ -392,7 +406,7 @@ class SqliteStore:
     async def list_sessions(self) -> list[Session]:
         def run(conn: sqlite3.Connection) -> list[Session]:
             rows = conn.execute(sql.LIST_SESSIONS).fetchall()
-            return [session_from_row(r, from_us, _expected(conn, r[0])) for r in rows]
+            return [session_from_row(r, from_us, self._expected(conn, r)) for r in rows]
 
         return await self._read(run)
 

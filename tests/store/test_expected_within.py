@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from store_roster import BY_CODE, START, planned, roster
 
-from streamsvc.domain.models import Member
+from streamsvc.domain.models import Member, Unit
 from streamsvc.ports import Store
+from streamsvc.storage import open_store
 
 
 async def within(store: Store, session_id: int, *roots: str) -> list[int]:
@@ -68,3 +69,31 @@ async def test_a_make_up_of_the_excused_counts_them_in_the_subtree(store):
     makeup = await store.create_session(planned((), original.id), from_excused_of=original.id)
     assert makeup.expected == 3
     assert await within(store, makeup.id, "P", "A", "A1", "B", "Z") == [3, 2, 1, 1, 0]
+
+
+async def test_expected_follows_every_roster_import_even_one_made_by_another_instance(
+    store, database_url
+):
+    """`expected` is kept between reads (counting 2M members costs most of a second); a
+    member or unit import, on this store or on another instance's, is seen at the next read."""
+    await roster(store)
+    session = await store.create_session(planned(("A",)), from_excused_of=None)
+    assert (await store.get_session(session.id)).expected == 4
+    await store.upsert_members([Member("n-01", "Người mới", "A1")])
+    assert (await store.get_session(session.id)).expected == 5
+    other = open_store(database_url)  # another instance on the same database
+    await other.open()
+    try:
+        assert (await other.get_session(session.id)).expected == 5
+        await other.upsert_members([replace(BY_CODE["B-10"], unit="B")])  # leaves A
+        assert (await store.get_session(session.id)).expected == 4
+        await other.upsert_units([Unit("B", "Đảng bộ huyện Na Rì", "A")])  # B moves under A
+        assert [s.expected for s in await store.list_sessions() if s.id == session.id] == [6]
+        assert (await store.get_session(session.id)).expected == 6
+    finally:
+        await other.close()
+    # the close freezes the list: later imports no longer move it
+    await store.close_session(session.id, START + timedelta(hours=3))
+    assert (await store.get_session(session.id)).expected == 6
+    await store.upsert_members([Member("n-02", "Người mới nữa", "A2")])
+    assert (await store.get_session(session.id)).expected == 6
