@@ -49,6 +49,12 @@ class Settings:
         "(for sign-in limits per address and the audit log)",
         "STREAMSVC_TRUSTED_PROXIES",
     )
+    connect_rate: int = _opt(
+        500,
+        "coordinator connections admitted per second on this instance (more at once are told "
+        "503 with Retry-After, so that a reconnecting crowd does not starve the acks)",
+        "STREAMSVC_CONNECT_RATE",
+    )
     log_format: str = _opt(
         "text",
         "text (for a person) or json (one JSON object per line, for a log collector)",

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 __all__ = [
     "CLOSE_UNAUTHORIZED",
@@ -49,6 +49,17 @@ REFUSED = "the server refused the site token"
 
 # what a dropped or failed connection raises; the link reconnects after each
 CONNECTION_ERRORS = (ConnectionClosed, InvalidHandshake, OSError, TimeoutError)
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds a `503 busy` answer to the upgrade asks the device to wait (the service's
+    admission of a reconnecting crowd), or None."""
+    if not isinstance(exc, InvalidStatus) or exc.response.status_code != 503:
+        return None
+    try:
+        return max(0.0, float(exc.response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
 
 
 class Unauthorized(Exception):
@@ -224,6 +235,7 @@ class CheckinLink:
             return
         backoff = self.backoff
         while not stop.is_set():
+            told: float | None = None
             established = False
             before = (backoff.delay, backoff.attempts)
             answered = self.answered
@@ -249,13 +261,17 @@ class CheckinLink:
                     backoff.delay, backoff.attempts = before
                 self.lost(established, exc)
             except (ProtocolError, *CONNECTION_ERRORS) as exc:
+                told = retry_after(exc)
                 self.lost(established, exc)
             finally:
                 self._requeue()
             if stop.is_set() or (self.finishing and self.drained()):
                 return
+            wait = self.backoff.next()
+            if told is not None:  # the service's own wait, with jitter so a crowd spreads
+                wait = max(wait, told * random.uniform(1.0, 1.25))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.backoff.next())
+                await asyncio.wait_for(stop.wait(), wait)
 
     async def _connect(self) -> ClientConnection:
         gate = self.connect_gate

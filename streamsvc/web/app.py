@@ -15,6 +15,7 @@ from streamsvc.errors import StreamsvcError
 from streamsvc.ports import Store
 from streamsvc.services.access import AccessService
 from streamsvc.services.accounts import AccountService
+from streamsvc.services.admission import Admission
 from streamsvc.services.checkins import CheckinService, GroupCommitter
 from streamsvc.services.live import LiveHub
 from streamsvc.services.revocations import Revocations
@@ -135,6 +136,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[keys.fanout_key] = Fanout(hub)
         committer = GroupCommitter(store, writers=store.writers, on_committed=hub.on_committed)
         app[keys.committer_key] = committer
+        rate = settings.connect_rate
+        app[keys.admission_key] = Admission(rate, rate, backlog=committer.backlog)
         app[keys.roster_key] = RosterService(store)
         app[keys.sessions_key] = SessionService(store)
         checkins = app[keys.checkins_key] = CheckinService(store, committer)

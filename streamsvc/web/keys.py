@@ -10,6 +10,7 @@ from streamsvc.config import Settings
 from streamsvc.ports import Bus, Store
 from streamsvc.services.access import AccessService
 from streamsvc.services.accounts import AccountService
+from streamsvc.services.admission import Admission
 from streamsvc.services.attendance import AttendanceService
 from streamsvc.services.checkins import CheckinService, GroupCommitter
 from streamsvc.services.live import LiveHub
@@ -27,6 +28,8 @@ roster_key = web.AppKey("roster", RosterService)
 sessions_key = web.AppKey("sessions", SessionService)
 checkins_key = web.AppKey("checkins", CheckinService)
 committer_key = web.AppKey("committer", GroupCommitter)
+#: Whether a coordinator connection may come in now (`services.admission`).
+admission_key = web.AppKey("admission", Admission)
 sockets_key: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey(
     "sockets", weakref.WeakSet
 )

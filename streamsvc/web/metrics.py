@@ -143,6 +143,14 @@ class AppCollector(Collector):
             "Group commits that failed (the store was unreachable): their frames got no ack.",
             stats.commit_failures,
         )
+        if keys.admission_key in app:
+            admission = app[keys.admission_key]
+            yield _counter(
+                "streamsvc_connections_refused",
+                "Coordinator connections told 503 busy (admission: too many at once, or the "
+                "group commits behind).",
+                admission.refused,
+            )
         yield _gauge(
             "streamsvc_group_commit_backlog",
             "Frames waiting for the next group commit.",

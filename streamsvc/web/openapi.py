@@ -52,6 +52,7 @@ ERROR_CODES = (
     "payload_too_large",
     "too_many_attempts",
     "unavailable",
+    "busy",
 )
 ROLES = ["admin", "organizer", "viewer"]
 #: What the audit log records (`action`); the stores write them, nothing changes them.
@@ -719,15 +720,28 @@ def _page(summary: str, description: str, params: list[Schema] | None = None) ->
     return op
 
 
-def _websocket(summary: str, description: str, auth: str) -> Schema:
+def _websocket(summary: str, description: str, auth: str, *, admission: bool = False) -> Schema:
+    responses: Schema = {
+        "101": {"description": f"switched to the websocket; its hello carries the {auth}"},
+        "400": {"$ref": "#/components/responses/E400"},
+    }
+    if admission:
+        responses["503"] = {
+            "description": "`busy`: too many devices connecting to this instance at once, or "
+            "its commits behind; no websocket is made (docs/api.md, Websockets)",
+            "content": _json(_ref("Error")),
+            "headers": {
+                "Retry-After": {
+                    "description": "whole seconds to wait before connecting again",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 30},
+                }
+            },
+        }
     return {
         "summary": summary,
         "description": description,
         "tags": ["websockets"],
-        "responses": {
-            "101": {"description": f"switched to the websocket; its hello carries the {auth}"},
-            "400": {"$ref": "#/components/responses/E400"},
-        },
+        "responses": responses,
     }
 
 
@@ -1374,6 +1388,7 @@ def _paths() -> dict[str, Schema]:
                 "The coordinators' check-in websocket",
                 "Hello, events and acks as in the API reference (docs/api.md).",
                 "site token",
+                admission=True,
             )
         },
         "/ws/monitor": {

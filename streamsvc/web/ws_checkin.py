@@ -23,6 +23,7 @@ from streamsvc.domain.timefmt import format_ts
 from streamsvc.errors import StoreUnavailable, Unauthorized
 from streamsvc.services.revocations import CLOSE_UNAUTHORIZED, site_key
 from streamsvc.web import keys
+from streamsvc.web.errors import error_response
 from streamsvc.web.jsonutil import session_json, site_json
 from streamsvc.web.wslimit import FrameLimitedWebSocket
 
@@ -39,7 +40,15 @@ def _error(code: str, message: str) -> bytes:
     return orjson.dumps({"type": "error", "code": code, "message": message})
 
 
-async def checkin_ws(request: web.Request) -> web.WebSocketResponse:
+async def checkin_ws(request: web.Request) -> web.StreamResponse:
+    wait = request.app[keys.admission_key].admit()
+    if wait is not None:
+        # before the upgrade: a refused device costs this instance one short HTTP answer
+        refused = error_response(
+            503, "busy", "too many devices are connecting to this server at once; try again"
+        )
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     ws = FrameLimitedWebSocket(max_msg_size=MAX_FRAME, compress=False, heartbeat=30)
     await ws.prepare(request)
     request.app[keys.sockets_key].add(ws)

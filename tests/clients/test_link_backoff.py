@@ -72,3 +72,43 @@ async def test_a_1013_close_before_any_ack_keeps_the_backoff_growing(
         await task
     assert link.delays[: len(expected)] == pytest.approx(expected)
     assert link.connections >= len(expected)  # each one was welcomed
+
+
+async def test_a_503_busy_is_waited_out_for_its_retry_after_however_short_the_backoff(
+    aiohttp_server,
+) -> None:
+    """The service's admission answers a crowd `503 busy` with Retry-After: the device waits
+    that long (plus jitter), not its own shorter backoff."""
+    attempts: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        attempts.append(loop.time())
+        if len(attempts) == 1:
+            return web.json_response(
+                {"error": {"code": "busy", "message": "try again", "details": None}},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()  # the hello
+        await ws.send_str(WELCOME)
+        await ws.receive()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws/checkin", handler)
+    server = await aiohttp_server(app)
+    link = CheckinLink(
+        f"ws://127.0.0.1:{server.port}/ws/checkin", "token", device="t",
+        backoff=Backoff(0.01, 0.08),
+    )  # fmt: skip
+    task = asyncio.create_task(link.run())
+    try:
+        await until(lambda: link.connections >= 1, 10, "welcomed after the busy answer")
+    finally:
+        link.stop()
+        await task
+    assert len(attempts) == 2
+    assert attempts[1] - attempts[0] >= 1.0  # Retry-After, not the 10 ms backoff
