@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
+from streamsvc.domain.expected import ExpectedChains
 from streamsvc.domain.models import Event, Form, Session, Site, Unit
 from streamsvc.domain.text import fold
 from streamsvc.domain.timefmt import format_ts
@@ -238,20 +239,24 @@ class LiveState:
         # expected member -> indexes of its unit and that unit's ancestors in the audience
         # subtrees; the tuples are shared by all members of a unit. A member whose unit lies
         # outside the subtrees (a make-up session's excused members) gets (): counted, no unit
-        # in `units`, and counted apart for the scoped views (`_loose_*`).
-        self._chains: dict[str, tuple[int, ...]] = {}
+        # in `units`, and counted apart for the scoped views (`_loose_*`). Compact past
+        # 200,000 members (`ExpectedChains`).
+        self._chains = ExpectedChains(expected_units, unit_chains)
         self._loose_units: dict[str, str] = {}
         self._loose_expected_at: dict[str, int] = {}
         self._loose_present_at: dict[str, int] = {}
         unit_expected = self._unit_expected
-        for member, unit in expected_units.items():
+        per_unit: dict[str, int] = {}
+        for unit in expected_units.values():
+            per_unit[unit] = per_unit.get(unit, 0) + 1
+        for unit, count in per_unit.items():
             chain = unit_chains.get(unit, ())
-            self._chains[member] = chain
             for index in chain:
-                unit_expected[index] += 1
+                unit_expected[index] += count
             if not chain:
-                self._loose_units[member] = unit
-                self._add_up(self._loose_expected_at, unit, 1)
+                self._add_up(self._loose_expected_at, unit, count)
+        if any(unit not in unit_chains for unit in per_unit):
+            self._loose_units = {m: u for m, u in expected_units.items() if u not in unit_chains}
 
         # unexpected members: their units once known (`place_members`), those counted but not
         # yet placed, those not yet asked about, and the count on each unit's ancestors

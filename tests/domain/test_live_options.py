@@ -15,6 +15,10 @@ from streamsvc.domain.live import ALL, LiveOptions, LiveState, SiteQuery
 from streamsvc.domain.models import Event, Site, Unit
 from streamsvc.errors import InvalidInput
 
+#: every test twice: expected members in a dict and in the compact form (conftest.py)
+pytestmark = pytest.mark.usefixtures("expected_form")
+
+
 SID = 11
 
 # N (nation) -> P, Q (provinces) -> PA, PB, QA (communes) -> PA1, PA2, PB1, QA1 (cells)

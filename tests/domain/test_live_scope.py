@@ -6,12 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from live_world import at, event_lists, live_state, members_under, unit_tree, within
 
 from streamsvc.domain.live import LiveState
 from streamsvc.domain.models import Event, Site, Unit
+
+#: every test twice: expected members in a dict and in the compact form (conftest.py)
+pytestmark = pytest.mark.usefixtures("expected_form")
+
 
 SID = 9
 

@@ -14,6 +14,10 @@ from live_world import at, event_lists, live_state, members_under, unit_tree, wi
 from streamsvc.domain.live import LiveState
 from streamsvc.domain.models import Event, Site, Unit
 
+#: every test twice: expected members in a dict and in the compact form (conftest.py)
+pytestmark = pytest.mark.usefixtures("expected_form")
+
+
 SID = 7
 
 # P (province) -> A, B (committees) -> A1, A2, B1 (cells); Z is another province, outside.
