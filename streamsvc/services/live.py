@@ -165,7 +165,13 @@ class LiveHub:
         if session is None:
             raise NotFound(f"session {session_id} does not exist")
         units = {u.code: u for u in await self.store.list_units()}
-        expected = {m.code: m.unit async for m in self.store.iter_expected_members(session_id)}
+        # one str per unit, not per member: 2,000,000 rows name ~20,000 cells
+        unit_codes: dict[str, str] = {}
+        expected = {
+            m.code: unit_codes.setdefault(m.unit, m.unit)
+            async for m in self.store.iter_expected_members(session_id)
+        }
+        del unit_codes
         sites = await self.store.list_sites(session_id)
         entry = _Watched(LiveState(session, units, expected, sites), {s.id for s in sites})
         for site in sites:
