@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -27,13 +28,59 @@ from streamsvc.web.errors import error_response
 from streamsvc.web.jsonutil import session_json, site_json
 from streamsvc.web.wslimit import FrameLimitedWebSocket
 
-__all__ = ["MAX_FRAME", "checkin_ws"]
+__all__ = ["MAX_FRAME", "PIPELINE", "AckLine", "checkin_ws"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME = 1024 * 1024
 EVENT_TYPES = frozenset(("checkin", "checkout", "guests", "void"))
 PIPELINE = 32
+
+
+class AckLine(Generic[T]):
+    """One connection's frames waiting for their acks, in the order they came, at most
+    `limit`: `put` waits while it is full (the device is then not read from, and TCP slows
+    it down), `get` while it is empty. What an `asyncio.Queue` did here, in one deque and a
+    future made only while someone waits: the Queue's four deques and its Event cost ~3 KB a
+    connection, 30 MB on an instance holding 10,000 sites."""
+
+    __slots__ = ("_items", "_limit", "_waiter")
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[T] = deque()
+        self._limit = limit
+        # the one side waiting (the reader on a full line, or the sender on an empty one)
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    async def put(self, item: T) -> None:
+        while len(self._items) >= self._limit:
+            await self._wait()
+        self._items.append(item)
+        self._wake()
+
+    async def get(self) -> T:
+        while not self._items:
+            await self._wait()
+        item = self._items.popleft()
+        self._wake()
+        return item
 
 
 def _error(code: str, message: str) -> bytes:
@@ -149,8 +196,8 @@ async def _serve(request: web.Request, ws: web.WebSocketResponse, site: Site) ->
     clock = asyncio.get_running_loop().time
     # Each entry is when the frame came in, and its ack already encoded (an error) or the
     # results still being committed.
-    acks: asyncio.Queue[tuple[float, bytes | asyncio.Future[list[dict[str, Any]]]] | None] = (
-        asyncio.Queue(PIPELINE)
+    acks: AckLine[tuple[float, bytes | asyncio.Future[list[dict[str, Any]]]] | None] = AckLine(
+        PIPELINE
     )
 
     async def send_acks() -> None:
