@@ -161,3 +161,18 @@ async def sqlite_server(tmp_path) -> AsyncIterator[object]:
     clients); stopped afterwards."""
     async for proc in _serving(f"sqlite:///{tmp_path / 'streamsvc.db'}", tmp_path):
         yield proc
+
+
+@pytest.fixture(scope="module", params=["dict", "compact"])
+def expected_form(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a module's tests twice (`pytestmark = pytest.mark.usefixtures("expected_form")`):
+    the expected members in a dict (a province) and in the compact sorted form the national
+    day's 2,000,000 members take (`streamsvc.domain.expected`)."""
+    from streamsvc.domain import expected
+
+    saved = expected.COMPACT_FROM
+    expected.COMPACT_FROM = 0 if request.param == "compact" else saved
+    try:
+        yield request.param
+    finally:
+        expected.COMPACT_FROM = saved

@@ -126,8 +126,7 @@ def decode(data: bytes, *, skip_origin: str | None = None) -> Message | None:
         rows = _list(body, "e")
         return EventsCommitted(origin, [_event(row, i) for i, row in enumerate(rows)])
     if kind == "conn":
-        counts = [_site_count(row, i) for i, row in enumerate(_list(body, "c"))]
-        return Connections(origin, counts, full=body.get("full") is True)
+        return Connections(origin, _site_counts(_list(body, "c")), full=body.get("full") is True)
     if kind == "site":
         session_id = body.get("s")
         if type(session_id) is not int:  # bool is not an id
@@ -145,15 +144,19 @@ def _list(body: dict[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _site_count(row: object, index: int) -> SiteCount:
-    if (
-        not isinstance(row, list)
-        or len(row) != 3
-        or not all(type(v) is int for v in row)
-        or row[2] < 0
-    ):
-        raise MalformedMessage(f"conn: count {index} is not [site, session, count >= 0]")
-    return (row[0], row[1], row[2])
+def _site_counts(rows: list[Any]) -> list[SiteCount]:
+    """Every instance sends all its sites' counts every few seconds (10,000 on the national
+    day), so this is one plain loop: a generator per row cost a tenth of an instance's CPU."""
+    counts: list[SiteCount] = []
+    append = counts.append
+    for index, row in enumerate(rows):
+        if type(row) is not list or len(row) != 3:
+            raise MalformedMessage(f"conn: count {index} is not [site, session, count >= 0]")
+        site, session, count = row
+        if type(site) is not int or type(session) is not int or type(count) is not int or count < 0:
+            raise MalformedMessage(f"conn: count {index} is not [site, session, count >= 0]")
+        append((site, session, count))
+    return counts
 
 
 def _micros(moment: datetime) -> int:

@@ -15,7 +15,7 @@ from streamsvc.domain.live import ALL, LiveOptions, LiveState, SiteQuery
 from streamsvc.domain.models import Event, Site, Unit
 from streamsvc.errors import InvalidInput
 
-#: every test twice: expected members in a dict and in the compact form (conftest.py)
+#: every test twice: expected members in a dict and in the compact form (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("expected_form")
 
 

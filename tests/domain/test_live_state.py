@@ -14,7 +14,7 @@ from live_world import at, event_lists, live_state, members_under, unit_tree, wi
 from streamsvc.domain.live import LiveState
 from streamsvc.domain.models import Event, Site, Unit
 
-#: every test twice: expected members in a dict and in the compact form (conftest.py)
+#: every test twice: expected members in a dict and in the compact form (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("expected_form")
 
 
