@@ -651,9 +651,7 @@ class LiveState:
         self._changed_minutes.clear()
         if not (totals or sites or units or minutes):
             return None
-        return Changes(
-            totals, [(site, site.as_dict()) for site in sites], units, minutes, self._unit_dict
-        )
+        return Changes(totals, sites, units, minutes, self._unit_dict)
 
     def delta(self, changes: Changes | None) -> dict[str, Any] | None:
         """The whole session's delta for `changes` (the totals always, then only the changed
@@ -680,8 +678,9 @@ class LiveState:
 
 
 class Changes:
-    """What changed in one flush: the changed sites with their dicts made once, and the
-    changed units' indexes, sorted, each unit's dict made once when a view first wants it.
+    """What changed in one flush: the changed sites (by id) and units (by index), each
+    one's dict made once, when a view first wants it (a dashboard at scale asks for no
+    sites at all).
 
     With 20,000 cells and a few thousand check-ins a second, most changed units are cells
     that only the few commune-level monitors on an instance show: a dict for every one of
@@ -689,18 +688,27 @@ class Changes:
     day's peak. A view takes its own part of `unit_indexes` by bisection instead (a subtree
     is a range of indexes)."""
 
-    __slots__ = ("_entries", "_unit_dict", "minutes", "sites", "totals", "unit_indexes")
+    __slots__ = (
+        "_entries",
+        "_site_entries",
+        "_unit_dict",
+        "changed_sites",
+        "minutes",
+        "totals",
+        "unit_indexes",
+    )
 
     def __init__(
         self,
         totals: bool,
-        sites: list[tuple[_SiteLive, dict[str, Any]]],
+        changed_sites: list[_SiteLive],
         unit_indexes: list[int],
         minutes: list[int],
         unit_dict: Callable[[int], dict[str, Any]],
     ) -> None:
         self.totals = totals
-        self.sites = sites
+        self.changed_sites = changed_sites
+        self._site_entries: dict[int, dict[str, Any]] = {}
         self.unit_indexes = unit_indexes
         self.minutes = minutes
         self._unit_dict = unit_dict
@@ -712,6 +720,18 @@ class Changes:
         if entry is None:
             entry = self._entries[index] = self._unit_dict(index)
         return entry
+
+    def site_entry(self, site: _SiteLive) -> dict[str, Any]:
+        """The changed site's dict, the same object for every view of this flush."""
+        entry = self._site_entries.get(site.id)
+        if entry is None:
+            entry = self._site_entries[site.id] = site.as_dict()
+        return entry
+
+    @property
+    def sites(self) -> list[tuple[_SiteLive, dict[str, Any]]]:
+        """Every changed site with its dict, by id."""
+        return [(site, self.site_entry(site)) for site in self.changed_sites]
 
     @property
     def units(self) -> list[tuple[int, dict[str, Any]]]:
@@ -864,7 +884,11 @@ class LiveView:
         minutes: list[int] = []
         if changes is not None:
             if self.options.sites:
-                sites = [entry for site, entry in changes.sites if self._covers_site(site)]
+                sites = [
+                    changes.site_entry(site)
+                    for site in changes.changed_sites
+                    if self._covers_site(site)
+                ]
             units = self._changed_units(changes)
             if self.root is None:
                 minutes = changes.minutes
