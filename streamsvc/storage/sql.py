@@ -162,10 +162,15 @@ FREEZE_EXCUSED = (
     "INSERT INTO session_members (session_id, member) SELECT ?, member FROM excuses "
     "WHERE session_id = ?"
 )
+#: An anti-join, not `code NOT IN (EXPECTED)`: PostgreSQL cannot hash a NOT IN list larger
+#: than work_mem, and scanned the 2,000,000 expected members once per member checked in
+#: (the national day's reconcile ran past its 60 s statement limit). Three `?`, all the
+#: session id.
 UNEXPECTED_MEMBERS = (
-    f"SELECT {MEMBER_COLS} FROM members "
-    "WHERE code IN (SELECT member FROM counted_checkins WHERE session_id = ?) "
-    f"AND code NOT IN ({EXPECTED})"
+    f"SELECT {', '.join(f'm.{c}' for c in MEMBER_COLS.split(', '))} FROM members m "
+    f"LEFT JOIN ({EXPECTED}) e ON e.member = m.code "
+    "WHERE m.code IN (SELECT member FROM counted_checkins WHERE session_id = ?) "
+    "AND e.member IS NULL"
 )
 MADE_UP = (
     "SELECT DISTINCT c.member FROM sessions s JOIN counted_checkins c ON c.session_id = s.id "
