@@ -188,6 +188,8 @@ _FACTS = numbered(
         )
     )
 )
+#: Imported rows from which the table's statistics are refreshed at once (`_analyze`).
+ANALYZE_FROM = 10_000
 _SITE_NAMES = numbered(sql.SITE_NAMES.format(ids="= ANY(?::bigint[])"))
 #: The group's events inserted (in id order, the same for every writer, so two statements
 #: inserting the same ids wait for each other instead of deadlocking) and the voided
@@ -389,8 +391,16 @@ class PostgresStore:
             )
             await conn.execute(_BUMP_ROSTER_VERSION)
             await _append_audit(conn, audit)
+        if len(members) >= ANALYZE_FROM:
+            await self._analyze("members")
         created = sum(1 for r in rows if r[0])
         return created, len(rows) - created
+
+    async def _analyze(self, table: str) -> None:
+        """Fresh planner statistics after a big import, not left to autovacuum (which may be
+        off, or minutes behind): the day's first queries then plan on the real table."""
+        async with self._connection() as conn:
+            await conn.execute(f"ANALYZE {table}")
 
     async def search_members(
         self, unit: str | None, query: str | None, limit: int, offset: int

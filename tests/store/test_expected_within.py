@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from store_roster import BY_CODE, START, planned, roster
 
 from streamsvc.domain.models import Member, Unit
@@ -97,3 +98,28 @@ async def test_expected_follows_every_roster_import_even_one_made_by_another_ins
     assert (await store.get_session(session.id)).expected == 6
     await store.upsert_members([Member("n-02", "Người mới nữa", "A2")])
     assert (await store.get_session(session.id)).expected == 6
+
+
+async def test_a_big_member_import_leaves_fresh_planner_statistics(store, database_url):
+    """PostgreSQL: a national roster import refreshes the members' statistics at once, as
+    autovacuum may be off or minutes behind (the day's first queries plan on them)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("planner statistics are PostgreSQL's")
+    import asyncpg
+
+    from streamsvc.storage.postgres import ANALYZE_FROM
+
+    await store.upsert_units([Unit("P", "Tỉnh ủy")])
+    pg = await asyncpg.connect(database_url)
+    try:
+        # the planner's row count (pg_class, written by ANALYZE in its transaction; -1: never
+        # analyzed)
+        rows = "SELECT reltuples FROM pg_class WHERE relname = 'members'"
+        await store.upsert_members([Member("small", "Một người", "P")])
+        assert await pg.fetchval(rows) == -1  # a small import leaves it to autovacuum
+        await store.upsert_members(
+            [Member(f"M{i:07d}", f"Đảng viên {i}", "P") for i in range(ANALYZE_FROM)]
+        )
+        assert await pg.fetchval(rows) == ANALYZE_FROM + 1
+    finally:
+        await pg.close()
