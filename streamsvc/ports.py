@@ -261,6 +261,11 @@ class Store(Protocol):
         session_id)."""
         ...
 
+    async def expected_members_in(self, session_id: int, units: Sequence[str]) -> list[Member]:
+        """The session's expected members whose unit is one of `units` (a site's subtree),
+        by code: a check-in page's list, read without reading the whole audience."""
+        ...
+
     async def expected_among(self, session_id: int, codes: Sequence[str]) -> set[str]:
         """Which of these members are expected at the session (`sql.EXPECTED`), in one pass
         however many: an upload of 100,000 rows is checked at once, not member by member."""

@@ -615,14 +615,19 @@ class LiveState:
         moment = datetime.fromtimestamp(minute * 60, UTC)
         return {"minute": format_ts(moment), "checkins": self._curve.get(minute, 0)}
 
-    def site_presence(self, site_id: int) -> tuple[set[str], set[str], int | None]:
-        """(members checked in at the session, those checked in at this site, the site's guest
-        headcount in force or None): what a site's check-in page starts from."""
+    def site_presence(
+        self, site_id: int, among: Iterable[str]
+    ) -> tuple[set[str], set[str], int | None]:
+        """(those of `among` checked in at the session, the members checked in at this site,
+        the site's guest headcount in force or None): what a site's check-in page starts
+        from. `among` is the page's list: the session may hold 2,000,000 check-ins."""
+        everywhere = self._member_checkins
+        present = {code for code in among if code in everywhere}
         site = self._sites.get(site_id)
         if site is None:
-            return set(self._member_checkins), set(), None
+            return present, set(), None
         guests = site.guests if site.guests_key is not None else None
-        return set(self._member_checkins), set(site.members), guests
+        return present, set(site.members), guests
 
     def snapshot(self) -> dict[str, Any]:
         """The contract's LIVE, plus `curve`: check-ins per minute of `ts`, oldest first."""

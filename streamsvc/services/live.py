@@ -30,7 +30,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -244,10 +244,12 @@ class LiveHub:
         self._set_site_connections(site.id)
         self._send(codec.Connections(self.instance, [(site.id, site.session_id, count)]))
 
-    async def site_presence(self, site: Site) -> tuple[set[str], set[str], int | None]:
-        """Who is checked in at the site's session and at the site, and its guests, from the
-        live state rather than by reading every event of the session again."""
-        return (await self._watched(site.session_id)).state.site_presence(site.id)
+    async def site_presence(
+        self, site: Site, among: Iterable[str]
+    ) -> tuple[set[str], set[str], int | None]:
+        """Which of `among` are checked in at the site's session, who is at the site, and its
+        guests, from the live state rather than by reading every event again."""
+        return (await self._watched(site.session_id)).state.site_presence(site.id, among)
 
     async def snapshot(
         self, session_id: int, scope: str | None = None, options: LiveOptions = ALL

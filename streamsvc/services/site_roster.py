@@ -1,14 +1,16 @@
 """What a site's check-in page needs to start with: who is expected there, who is in already.
 
-A coordinator's phone loads this once per connection (and after a void), not per scan. When a
-thousand phones reconnect at once, each would otherwise read the session's whole audience and
-every event: who is in comes from the live state instead, and the audience is read once per
-session every `EXPECTED_MAX_AGE` seconds.
+A coordinator's phone loads this once per connection (and after a void), not per scan. On the
+national day 31,000 phones load it in the same half hour, for a session of 2,000,000 members:
+each site's list is read for its own subtree only (`Store.expected_members_in`, through the
+members' unit index) and kept `EXPECTED_MAX_AGE` seconds for the other phones of that unit;
+who is in comes from the live state, for the listed members only; the unit tree is read once
+per `EXPECTED_MAX_AGE`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ from streamsvc.ports import Store
 from streamsvc.services.live import LiveHub
 from streamsvc.services.recent import Recent
 
-__all__ = ["EXPECTED_MAX_AGE", "SiteRoster", "SiteRosterService", "expected_here"]
+__all__ = ["EXPECTED_MAX_AGE", "SiteRoster", "SiteRosterService"]
 
 #: How long a session's audience, once read, serves the next phones (a roster import during a
 #: session shows on the check-in pages within this time).
@@ -54,44 +56,38 @@ class SiteRoster:
         }
 
 
-def expected_here(
-    site: Site, units: Mapping[str, Unit], expected: Iterable[Member]
-) -> list[Member]:
-    """The session's expected members who belong to the site's unit subtree, or all of them
-    when the site has no unit. A site's unit narrows the audience; it never widens it, so a
-    make-up session's site lists only the excused members of its unit."""
-    if site.unit is None:
-        return list(expected)
-    codes = set(subtree(units, [site.unit]))
-    return [m for m in expected if m.unit in codes]
-
-
 class SiteRosterService:
     def __init__(self, store: Store, hub: LiveHub) -> None:
         self.store = store
         self.hub = hub
-        # a few sessions run at once; each audience may be large, so few are kept
-        self._audiences: Recent[int, _Audience] = Recent(
-            self._read_audience, max_age=EXPECTED_MAX_AGE, max_keys=16
+        self._units: Recent[None, dict[str, Unit]] = Recent(
+            self._read_units, max_age=EXPECTED_MAX_AGE, max_keys=1
+        )
+        # (session, the site's unit): the sites of one unit share their list
+        self._lists: Recent[tuple[int, str | None], list[Member]] = Recent(
+            self._read_list, max_age=EXPECTED_MAX_AGE, max_keys=4096
         )
 
     async def roster(self, site: Site) -> SiteRoster:
         """The members expected at `site` and who is checked in, for its check-in page."""
-        units, expected = await self._audiences.get(site.session_id)
-        present, here, guests = await self.hub.site_presence(site)
+        units = await self._units.get(None)
+        members = await self._lists.get((site.session_id, site.unit))
+        present, here, guests = await self.hub.site_presence(site, (m.code for m in members))
         return SiteRoster(
             site=site,
-            members=expected_here(site, units, expected),
-            unit_names={code: u.name for code, u in units.items()},
+            members=members,
+            unit_names={u: units[u].name for u in {m.unit for m in members} if u in units},
             present=present,
             here=here,
             guests=guests,
         )
 
-    async def _read_audience(self, session_id: int) -> _Audience:
-        units = {u.code: u for u in await self.store.list_units()}
-        expected = [m async for m in self.store.iter_expected_members(session_id)]
-        return units, expected
+    async def _read_units(self, _key: None) -> dict[str, Unit]:
+        return {u.code: u for u in await self.store.list_units()}
 
-
-_Audience = tuple[dict[str, Unit], list[Member]]
+    async def _read_list(self, key: tuple[int, str | None]) -> list[Member]:
+        session_id, unit = key
+        if unit is None:  # a site of the whole audience lists all of it
+            return [m async for m in self.store.iter_expected_members(session_id)]
+        units = await self._units.get(None)
+        return await self.store.expected_members_in(session_id, subtree(units, [unit]))

@@ -130,6 +130,9 @@ _REVOKE_AUTH_TOKEN = numbered(sql.REVOKE_AUTH_TOKEN)
 _RECENT_FAILURES_BY_LOGIN = numbered(sql.RECENT_FAILURES_BY_LOGIN)
 _RECENT_FAILURES_BY_ADDRESS = numbered(sql.RECENT_FAILURES_BY_ADDRESS)
 _UPDATE_SESSION_RULES = numbered(sql.UPDATE_SESSION_RULES)
+_EXPECTED_IN_UNITS = numbered(
+    sql.EXPECTED_IN_UNITS.format(audience=sql.POSTGRES_AUDIENCE, codes=sql.POSTGRES_CODES)
+)
 _EXPECTED_AMONG = numbered(
     sql.EXPECTED_AMONG.format(audience=sql.POSTGRES_AUDIENCE, codes=sql.POSTGRES_CODES)
 )
@@ -816,6 +819,12 @@ class PostgresStore:
     async def list_makeup_evidence(self, session_id: int) -> dict[str, Evidence]:
         rows = await self._fetch(_MAKEUP_EVIDENCE, session_id)
         return {r[1]: evidence_from_row(r, as_is) for r in rows}
+
+    async def expected_members_in(self, session_id: int, units: Sequence[str]) -> list[Member]:
+        if not units:
+            return []
+        rows = await self._fetch(_EXPECTED_IN_UNITS, _json_list(units), session_id, session_id)
+        return [member_from_row(r) for r in rows]
 
     async def expected_among(self, session_id: int, codes: Sequence[str]) -> set[str]:
         if not codes:

@@ -16,6 +16,7 @@ __all__ = [
     "ACTION_PLAN_COLS",
     "ADD_AUTH_TOKEN",
     "ADD_EXCUSE",
+    "AUDIENCE_UNITS",
     "AUDIT_COLS",
     "AUTH_TOKEN",
     "BUMP_VERSION",
@@ -32,6 +33,7 @@ __all__ = [
     "EXPECTED",
     "EXPECTED_AMONG",
     "EXPECTED_COUNT",
+    "EXPECTED_IN_UNITS",
     "EXPECTED_MEMBERS",
     "EXPECTED_WITHIN",
     "FACT_MEMBERS",
@@ -132,15 +134,19 @@ POSTGRES_AUDIENCE = "json_array_elements_text(s.audience::json) a (value)"
 #: on PostgreSQL, 50,000 members: get_session 17 -> 375 ms, list_unexpected_members
 #: 0.16 -> 38 s); this fragment is narrowed to the session inside the recursion.
 #: `{audience}` is SQLITE_AUDIENCE or POSTGRES_AUDIENCE.
-EXPECTED = (
-    "SELECT member FROM session_members WHERE session_id = ? "
-    "UNION ALL "
-    "SELECT m.code FROM members m WHERE m.unit IN ("
+#: The units of an open session's audience subtrees (one `?`: the session id); none once the
+#: session's list is frozen.
+AUDIENCE_UNITS = (
     "WITH RECURSIVE sub (code) AS ("
     "SELECT u.code FROM sessions s CROSS JOIN {audience} JOIN units u ON u.code = a.value "
     "WHERE s.id = ? AND NOT s.frozen "
     "UNION SELECT u.code FROM units u JOIN sub ON u.parent = sub.code"
-    ") SELECT code FROM sub)"
+    ") SELECT code FROM sub"
+)
+EXPECTED = (
+    "SELECT member FROM session_members WHERE session_id = ? "
+    "UNION ALL "
+    f"SELECT m.code FROM members m WHERE m.unit IN ({AUDIENCE_UNITS})"
 )
 EXPECTED_COUNT = f"SELECT count(*) FROM ({EXPECTED}) e"
 IS_EXPECTED = f"SELECT 1 FROM ({EXPECTED}) e WHERE e.member = ?"
@@ -333,6 +339,16 @@ POSTGRES_CODES = "json_array_elements_text(?::json) c (value)"
 #: Which of the codes are expected at the session (`{codes}` first, then the session id
 #: twice): EXPECTED is read once and each code looked up in it.
 EXPECTED_AMONG = f"SELECT c.value FROM {{codes}} WHERE c.value IN ({EXPECTED})"
+#: The session's expected members whose unit is one of `{codes}` (a site's subtree), by code
+#: (`{codes}` first, then the session id twice): EXPECTED narrowed to those units before it
+#: is read, so a commune's check-in page reads its few hundred members through the members'
+#: unit index, not the national session's 2,000,000.
+EXPECTED_IN_UNITS = (
+    f"SELECT m.code, m.full_name, m.unit FROM members m WHERE m.unit IN "
+    "(SELECT c.value FROM {codes}) AND (EXISTS (SELECT 1 FROM session_members sm "
+    "WHERE sm.session_id = ? AND sm.member = m.code) "
+    f"OR m.unit IN ({AUDIENCE_UNITS})) ORDER BY m.code"
+)
 
 EVIDENCE_COLS = "session_id, member, reflection, quiz_score, self_study, updated_at"
 LIST_EVIDENCE = f"SELECT {EVIDENCE_COLS} FROM evidence WHERE session_id = ?"

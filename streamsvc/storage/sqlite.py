@@ -90,6 +90,9 @@ _EXPECTED_WITHIN = sql.EXPECTED_WITHIN.format(audience=sql.SQLITE_AUDIENCE)
 _EXPECTED_MEMBERS = sql.EXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
 _FREEZE_EXPECTED = sql.FREEZE_EXPECTED.format(audience=sql.SQLITE_AUDIENCE)
 _UNEXPECTED_MEMBERS = sql.UNEXPECTED_MEMBERS.format(audience=sql.SQLITE_AUDIENCE)
+_EXPECTED_IN_UNITS = sql.EXPECTED_IN_UNITS.format(
+    audience=sql.SQLITE_AUDIENCE, codes=sql.SQLITE_CODES
+)
 _EXPECTED_AMONG = sql.EXPECTED_AMONG.format(audience=sql.SQLITE_AUDIENCE, codes=sql.SQLITE_CODES)
 _LIST_EVIDENCE_OF = sql.LIST_EVIDENCE_OF.format(codes=sql.SQLITE_CODES)
 _EVIDENCE_EXISTING = sql.EVIDENCE_EXISTING.format(codes=sql.SQLITE_CODES)
@@ -823,6 +826,14 @@ class SqliteStore:
     async def list_makeup_evidence(self, session_id: int) -> dict[str, Evidence]:
         rows = await self._fetchall(sql.MAKEUP_EVIDENCE, (session_id,))
         return {r[1]: evidence_from_row(r, from_us) for r in rows}
+
+    async def expected_members_in(self, session_id: int, units: Sequence[str]) -> list[Member]:
+        if not units:
+            return []
+        rows = await self._fetchall(
+            _EXPECTED_IN_UNITS, (_json_codes(units), session_id, session_id)
+        )
+        return [member_from_row(r) for r in rows]
 
     async def expected_among(self, session_id: int, codes: Sequence[str]) -> set[str]:
         if not codes:

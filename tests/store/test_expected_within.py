@@ -123,3 +123,35 @@ async def test_a_big_member_import_leaves_fresh_planner_statistics(store, databa
         assert await pg.fetchval(rows) == ANALYZE_FROM + 1
     finally:
         await pg.close()
+
+
+async def test_expected_members_in_units_is_the_audience_narrowed_to_them(store):
+    """A check-in page's list (`expected_members_in`): the expected members whose unit is one
+    of the site's subtree, by code: open (audience subtrees), closed (the frozen list) and a
+    make-up session of the excused."""
+    await roster(store)
+
+    async def listed(session_id: int, *units: str) -> list[str]:
+        return [m.code for m in await store.expected_members_in(session_id, list(units))]
+
+    session = await store.create_session(planned(("A",)), from_excused_of=None)
+    assert await listed(session.id, "A1", "A2") == ["B-02", "B-10", "a-07"]
+    assert await listed(session.id, "A", "A1", "A2", "B", "Z") == ["B-02", "B-10", "a-07", "b-01"]
+    assert await listed(session.id, "B", "Z") == []  # outside the audience
+    assert await listed(session.id) == []
+    member = (await store.expected_members_in(session.id, ["A2"]))[0]
+    assert (member.code, member.full_name, member.unit) == ("B-10", "Nông Văn Đồng", "A2")
+    # after the close the frozen list: a newcomer in A1 is not listed, B-10 moved to B is
+    await store.close_session(session.id, START + timedelta(hours=3))
+    await store.upsert_members(
+        [Member("n-01", "Người mới", "A1"), replace(BY_CODE["B-10"], unit="B")]
+    )
+    assert await listed(session.id, "A1") == ["B-02", "a-07"]
+    assert await listed(session.id, "B") == ["B-10"]
+    # a make-up session of the excused lists them by their unit
+    original = await store.create_session(planned(("P",)), from_excused_of=None)
+    for code in ("a-07", "Đ-05"):
+        assert await store.add_excuse(original.id, code, "Ốm")
+    makeup = await store.create_session(planned((), original.id), from_excused_of=original.id)
+    assert await listed(makeup.id, "A1", "A2") == ["a-07"]
+    assert await listed(makeup.id, "B") == ["Đ-05"]
