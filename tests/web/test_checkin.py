@@ -1,13 +1,17 @@
-"""Live check-in over the websocket and the HTTP fallback: each contract rule, both stores."""
+"""Live check-in over the websocket and the HTTP fallback: each contract rule, both stores; the
+admission of a crowd of devices connecting at once."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType
 from builders import add_site, checkin, iso, now, open_session, seed_roster
+
+from streamsvc.web import keys
 
 
 @pytest.fixture
@@ -213,4 +217,47 @@ async def test_a_nul_in_a_stored_text_is_rejected_alone(client, site):
     assert {r.get("reason") for r in results[:3]} == {"invalid"}
     await ws.send_json(good)
     assert (await ws.receive_json())["results"] == [{"id": good["id"], "result": "duplicate"}]
+    await ws.close()
+
+
+# -- admission of a crowd connecting at once (services.admission): past the instance's rate
+# a device is told 503 busy with Retry-After before any websocket is made, the sites already
+# in go on, and the refusals are counted in /metrics
+
+
+async def test_the_admission_rate_is_the_setting(client, settings):
+    assert client.app[keys.admission_key].rate == settings.connect_rate == 500
+
+
+async def test_past_the_rate_a_device_is_told_busy_and_the_sites_in_go_on(client, site):
+    # two at once, then (practically) none: the third is refused however slow the machine
+    admission = client.app[keys.admission_key]
+    admission.rate, admission.tokens = 0.001, 2.0
+    first, _ = await hello(client, site["token"])
+    second, _ = await hello(client, site["token"])
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/ws/checkin")
+    assert refused.value.status == 503
+    assert 1 <= int(refused.value.headers["Retry-After"]) <= 30
+    # the answer is the contract's error shape (read as plain HTTP: no upgrade happens)
+    r = await client.get("/ws/checkin")
+    assert r.status == 503
+    assert (await r.json())["error"]["code"] == "busy"
+    for ws, member in ((first, "10000001"), (second, "10000002")):
+        await ws.send_json(checkin(member))
+        assert (await ws.receive_json())["results"][0]["result"] == "accepted"
+        await ws.close()
+    metrics = await (await client.get("/metrics")).text()
+    assert "streamsvc_connections_refused_total 2.0" in metrics
+
+
+async def test_nobody_is_let_in_while_the_commits_are_behind(client, site):
+    backlog = {"frames": 5000}
+    admission = client.app[keys.admission_key]
+    admission.backlog, admission.backlog_limit = lambda: backlog["frames"], 2000
+    r = await client.get("/ws/checkin")
+    assert r.status == 503
+    backlog["frames"] = 0
+    ws, welcome = await hello(client, site["token"])
+    assert welcome["type"] == "welcome"
     await ws.close()
