@@ -238,6 +238,14 @@ async def _append_audit(
         await conn.execute(_INSERT_AUDIT, *(list(c) for c in columns))
 
 
+async def _keep_session(_conn: asyncpg.Connection[Any]) -> None:
+    """The pool's reset on release, in place of asyncpg's `RESET ALL; CLOSE ALL; UNLISTEN *;
+    SELECT pg_advisory_unlock_all()`: a round trip per release, 6% of an instance's CPU at the
+    national peak (two releases per group commit). Nothing here leaves session state behind:
+    no SET, LISTEN or cursor outside a transaction, and the one advisory lock (migrations) is
+    unlocked in a `finally`; asyncpg still rolls back a transaction left open."""
+
+
 def _unavailable(exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"the database is unavailable: {exc}")
 
@@ -290,6 +298,7 @@ class PostgresStore:
                 max_size=self._max,
                 command_timeout=60,
                 timeout=CONNECT_TIMEOUT,
+                reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
