@@ -192,6 +192,20 @@ async def test_coordinator_checks_in_online_and_offline(
     assert await page.input_value("#guests") == "1"
     await page.fill("#guests", "25")
     await page.press("#guests", "Enter")
+
+    async def stored_guests() -> bool:
+        """The service has the 25: the pending count alone can read 0 before the typed
+        number is queued, and the server is killed next."""
+        async with (
+            aiohttp.ClientSession(base_url=server.url) as http,
+            http.get(
+                f"/api/v1/sessions/{sid}/roster",
+                headers={"Authorization": f"Bearer {site['token']}"},
+            ) as resp,
+        ):
+            return resp.status == 200 and (await resp.json())["guests"] == 25
+
+    await eventually(stored_guests, 10, "the 25 guests stored")
     await page.wait_for_selector('#pending-box[data-value="0"]')
     await page.screenshot(path=str(shots / "online.png"))
 

@@ -161,7 +161,12 @@ class CheckinPage {
     const asked = this.token;
     const body = await fetchRoster(this.welcome.session.id, asked);
     if (!body || asked !== this.token) return;
-    if (body.guests !== null && !this.outbox.hasGuests(asked)) this.showGuests(body.guests);
+    // a roster read while the coordinator is typing a headcount must not overwrite it (the
+    // typed number is sent when the field is left)
+    const typing = document.activeElement === $("guests");
+    if (body.guests !== null && !this.outbox.hasGuests(asked) && !typing) {
+      this.showGuests(body.guests);
+    }
     this.applyRoster(body);
     try {
       await this.outbox.put(`roster:${asked}`, body);
