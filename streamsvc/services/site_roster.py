@@ -4,8 +4,8 @@ A coordinator's phone loads this once per connection (and after a void), not per
 national day 31,000 phones load it in the same half hour, for a session of 2,000,000 members:
 each site's list is read for its own subtree only (`Store.expected_members_in`, through the
 members' unit index) and kept `EXPECTED_MAX_AGE` seconds for the other phones of that unit;
-who is in comes from the live state, for the listed members only; the unit tree is read once
-per `EXPECTED_MAX_AGE`.
+who is in comes from the live state, for the listed members only; the unit tree is the one
+as the access checks have it (`AccessService`, read again when a unit import moved it).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streamsvc.domain.models import Member, Site, Unit
+from streamsvc.domain.models import Member, Site
 from streamsvc.domain.units import subtree
 from streamsvc.ports import Store
+from streamsvc.services.access import AccessService
 from streamsvc.services.live import LiveHub
 from streamsvc.services.recent import Recent
 
@@ -57,12 +58,10 @@ class SiteRoster:
 
 
 class SiteRosterService:
-    def __init__(self, store: Store, hub: LiveHub) -> None:
+    def __init__(self, store: Store, hub: LiveHub, access: AccessService) -> None:
         self.store = store
         self.hub = hub
-        self._units: Recent[None, dict[str, Unit]] = Recent(
-            self._read_units, max_age=EXPECTED_MAX_AGE, max_keys=1
-        )
+        self.access = access  # the unit tree, cached per roster version
         # (session, the site's unit): the sites of one unit share their list
         self._lists: Recent[tuple[int, str | None], list[Member]] = Recent(
             self._read_list, max_age=EXPECTED_MAX_AGE, max_keys=4096
@@ -70,7 +69,7 @@ class SiteRosterService:
 
     async def roster(self, site: Site) -> SiteRoster:
         """The members expected at `site` and who is checked in, for its check-in page."""
-        units = await self._units.get(None)
+        units = await self.access.units()
         members = await self._lists.get((site.session_id, site.unit))
         present, here, guests = await self.hub.site_presence(site, (m.code for m in members))
         return SiteRoster(
@@ -82,12 +81,9 @@ class SiteRosterService:
             guests=guests,
         )
 
-    async def _read_units(self, _key: None) -> dict[str, Unit]:
-        return {u.code: u for u in await self.store.list_units()}
-
     async def _read_list(self, key: tuple[int, str | None]) -> list[Member]:
         session_id, unit = key
         if unit is None:  # a site of the whole audience lists all of it
             return [m async for m in self.store.iter_expected_members(session_id)]
-        units = await self._units.get(None)
+        units = await self.access.units()
         return await self.store.expected_members_in(session_id, subtree(units, [unit]))

@@ -26,7 +26,9 @@ def setup(app: web.Application) -> None:
 
 
 async def _site_roster_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[roster_key] = SiteRosterService(app[keys.store_key], app[keys.live_key])
+    app[roster_key] = SiteRosterService(
+        app[keys.store_key], app[keys.live_key], app[keys.access_key]
+    )
     yield
 
 
